@@ -1,0 +1,1 @@
+"""Site model: cameras, optics, streams and neighbourhoods, loaded from a YAML site file."""

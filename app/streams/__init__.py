@@ -1,0 +1,1 @@
+"""Stream engine: one PyAV decode thread per open stream, newest frame handed to the view."""

@@ -1,0 +1,87 @@
+"""Decoded frames and the latest-frame slot between a decode thread and its views."""
+
+from __future__ import annotations
+
+import enum
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+
+class PixelFormat(enum.StrEnum):
+    YUV420P = "yuv420p"  # planar, for the GPU path: the view converts colour in a shader
+    BGRA = "bgra"  # packed 32-bit, already scaled to the tile: the CPU fallback path
+
+
+@dataclass(frozen=True, slots=True)
+class VideoFrame:
+    """One decoded picture, ready for a view.
+
+    ``data`` is C-contiguous: for YUV420P a (height * 3 // 2, width) array with the
+    Y plane followed by U and V (I420 layout); for BGRA a (height, width, 4) array.
+    """
+
+    seq: int
+    width: int
+    height: int
+    format: PixelFormat
+    data: npt.NDArray[np.uint8]
+    source_width: int  # decoded size before any scaling
+    source_height: int
+    decoded_at: float  # time.monotonic() when the decoder produced it
+    sent_at_ns: int | None = None  # sender wall clock from the in-picture stamp
+    keyframe: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRequest:
+    """What the views want from a stream: pixel format and on-screen size."""
+
+    format: PixelFormat = PixelFormat.BGRA
+    width: int = 0  # 0 = decoded size
+    height: int = 0
+
+
+class FrameSlot:
+    """Latest-frame mailbox: the decoder puts, views take; nobody ever waits.
+
+    Thread: ``put`` is called from the decode thread; ``latest`` and ``request``
+    from the GUI thread. Each lock hold is a few assignments.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._frame: VideoFrame | None = None
+        self._taken_seq = -1
+        self.replaced = 0  # frames overwritten before any view took them
+        self._request = FrameRequest()
+
+    @property
+    def request(self) -> FrameRequest:
+        return self._request
+
+    @request.setter
+    def request(self, value: FrameRequest) -> None:
+        # A plain attribute swap is atomic under the GIL; the decoder reads it once per frame.
+        self._request = value
+
+    def put(self, frame: VideoFrame) -> None:
+        with self._lock:
+            if self._frame is not None and self._frame.seq > self._taken_seq:
+                self.replaced += 1
+            self._frame = frame
+
+    def latest(self, after_seq: int = -1) -> VideoFrame | None:
+        """The newest frame if its seq is above ``after_seq``, else None."""
+        with self._lock:
+            frame = self._frame
+            if frame is None or frame.seq <= after_seq:
+                return None
+            self._taken_seq = max(self._taken_seq, frame.seq)
+            return frame
+
+    def clear(self) -> None:
+        with self._lock:
+            self._frame = None
