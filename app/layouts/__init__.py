@@ -1,0 +1,1 @@
+"""Layouts: grid geometry, tiles and their cameras, as immutable values and pure operations."""

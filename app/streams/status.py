@@ -1,0 +1,125 @@
+"""Stream and camera status: the explicit states an operator sees, and error classification."""
+
+from __future__ import annotations
+
+import enum
+import errno
+import time
+from dataclasses import dataclass
+
+
+class StreamState(enum.StrEnum):
+    IDLE = "idle"  # nobody is watching; not connected
+    CONNECTING = "connecting"
+    LIVE = "live"
+    STALLED = "stalled"  # connected, but no frame for a few seconds
+    OFFLINE = "offline"  # with a reason: refused, timeout, unreachable, closed, not found
+    UNAUTHORIZED = "unauthorized"
+    UNSUPPORTED = "unsupported"  # codec or container we cannot decode
+    ERROR = "error"
+
+
+# States in which the picture on screen is not live and must not pass as such.
+NOT_LIVE = frozenset(
+    {
+        StreamState.STALLED,
+        StreamState.OFFLINE,
+        StreamState.UNAUTHORIZED,
+        StreamState.UNSUPPORTED,
+        StreamState.ERROR,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStatus:
+    """A state with its reason and timing, as shown on a tile.
+
+    ``since`` and ``next_retry_at`` are wall-clock times (time.time()) so that a
+    view can print "offline since 14:02:11, next retry in 8 s".
+    """
+
+    state: StreamState
+    reason: str = ""
+    since: float = 0.0
+    next_retry_at: float | None = None
+
+    @classmethod
+    def now(
+        cls, state: StreamState, reason: str = "", next_retry_in: float | None = None
+    ) -> StreamStatus:
+        t = time.time()
+        return cls(state, reason, t, None if next_retry_in is None else t + next_retry_in)
+
+    @property
+    def is_live(self) -> bool:
+        return self.state == StreamState.LIVE
+
+
+class CameraStatus(enum.StrEnum):
+    """A camera's status summarised over its open streams and optics."""
+
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    LIVE = "live"
+    DEGRADED = "degraded"  # a multi-optic device with some optics down
+    STALLED = "stalled"
+    OFFLINE = "offline"
+    UNAUTHORIZED = "unauthorized"
+    ERROR = "error"
+
+
+def camera_status(states: list[StreamState]) -> CameraStatus:
+    """Summarise the states of one camera's open streams (one per optic in view)."""
+    active = [s for s in states if s != StreamState.IDLE]
+    if not active:
+        return CameraStatus.IDLE
+    if all(s == StreamState.LIVE for s in active):
+        return CameraStatus.LIVE
+    if any(s == StreamState.LIVE for s in active):
+        return CameraStatus.DEGRADED
+    for state, summary in (
+        (StreamState.UNAUTHORIZED, CameraStatus.UNAUTHORIZED),
+        (StreamState.CONNECTING, CameraStatus.CONNECTING),
+        (StreamState.STALLED, CameraStatus.STALLED),
+        (StreamState.OFFLINE, CameraStatus.OFFLINE),
+    ):
+        if state in active:
+            return summary
+    return CameraStatus.ERROR
+
+
+def classify_error(exc: BaseException, elapsed: float, timeout: float) -> StreamStatus:
+    """Map an exception from opening or reading a stream to a status with a reason.
+
+    ``elapsed`` is how long the failing call ran; FFmpeg reports some socket
+    timeouts as generic I/O or invalid-data errors, so a failure that took about
+    the configured timeout is reported as a timeout.
+    """
+    name = type(exc).__name__
+    text = str(exc)
+    err = getattr(exc, "errno", None)
+    lowered = text.lower()
+    if name in ("HTTPUnauthorizedError", "HTTPForbiddenError") or "401" in text or "403" in text:
+        return StreamStatus.now(StreamState.UNAUTHORIZED, "wrong user name or password")
+    if "unauthorized" in lowered:
+        return StreamStatus.now(StreamState.UNAUTHORIZED, "wrong user name or password")
+    if name in ("DecoderNotFoundError", "PatchWelcomeError") or "codec not" in lowered:
+        return StreamStatus.now(StreamState.UNSUPPORTED, f"unsupported codec: {text}")
+    if isinstance(exc, ConnectionRefusedError) or err == errno.ECONNREFUSED:
+        return StreamStatus.now(StreamState.OFFLINE, "connection refused")
+    if err in (errno.EHOSTUNREACH, errno.ENETUNREACH) or "unreachable" in lowered:
+        return StreamStatus.now(StreamState.OFFLINE, "host unreachable")
+    if name == "HTTPNotFoundError" or "404" in text or "not found" in lowered:
+        return StreamStatus.now(StreamState.OFFLINE, "stream not found on the device")
+    if isinstance(exc, TimeoutError) or err == errno.ETIMEDOUT or elapsed >= timeout * 0.9:
+        return StreamStatus.now(StreamState.OFFLINE, f"no answer within {timeout:g} s (timeout)")
+    if isinstance(exc, ConnectionResetError) or err in (errno.ECONNRESET, errno.EPIPE):
+        return StreamStatus.now(StreamState.OFFLINE, "connection closed by the device")
+    if isinstance(exc, EOFError) or name == "EOFError" or "end of file" in lowered:
+        return StreamStatus.now(StreamState.OFFLINE, "stream closed by the device")
+    if name == "FileNotFoundError" or err == errno.ENOENT:
+        return StreamStatus.now(StreamState.OFFLINE, "file not found")
+    if "name or service" in lowered or "resolve" in lowered:
+        return StreamStatus.now(StreamState.OFFLINE, "host name not found")
+    return StreamStatus.now(StreamState.ERROR, text or name)

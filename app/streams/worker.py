@@ -1,0 +1,309 @@
+"""StreamWorker: one thread that opens, decodes and reconnects one stream forever."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import Any
+
+import av
+import numpy as np
+
+from app.events import Signal
+from app.streams.frames import FrameRequest, FrameSlot, PixelFormat, VideoFrame
+from app.streams.stamp import read_stamp
+from app.streams.stats import StreamStats
+from app.streams.status import StreamState, StreamStatus, classify_error
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """How a stream is opened and kept alive. Times in seconds."""
+
+    transport: str = "tcp"  # rtsp only: "tcp" (default, robust) or "udp"
+    timeout: float = 5.0  # FFmpeg socket timeout: open, and each read
+    stall_after: float = 3.0  # no frame for this long while connected → stalled
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    decoder_threads: int = 1  # SLICE threading; more threads add no latency, FRAME would
+    loop_files: bool = True  # local files restart at the end, so a demo clip plays forever
+
+
+def backoff_delay(attempt: int, options: StreamOptions, rng: random.Random) -> float:
+    """Exponential backoff with full jitter in [50 %, 100 %] of the step, capped."""
+    step = min(options.backoff_max, options.backoff_initial * (2**attempt))
+    return float(step * (0.5 + 0.5 * rng.random()))
+
+
+def open_options(url: str, options: StreamOptions) -> dict[str, str]:
+    """FFmpeg options for a live source (see docs/ARCHITECTURE.md for the reasons)."""
+    us = str(int(options.timeout * 1_000_000))
+    # A small probe starts the picture fast; the frame rate is then unknown, which live
+    # display does not need. nobuffer is avoided: it delays the first picture to the next IDR.
+    opts = {"probesize": "100000", "analyzeduration": "0"}
+    scheme = url.split(":", 1)[0].lower()
+    if scheme in ("rtsp", "rtsps"):
+        opts.update(rtsp_transport=options.transport, timeout=us, allowed_media_types="video")
+    elif scheme in ("http", "https"):
+        opts.update(timeout=us, rw_timeout=us, reconnect="0")
+    return opts
+
+
+class StreamWorker:
+    """Decodes one stream in its own thread and hands the newest frame to a FrameSlot.
+
+    Thread: ``start``/``stop``/``join``/``set_*`` from any thread; the loop runs in
+    the thread "stream-<label>". It never touches a view and never waits on one.
+
+    Events:
+        status_changed(StreamStatus): emitted from the worker (or watchdog) thread.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        label: str = "",
+        options: StreamOptions | None = None,
+        url_resolver: Callable[[], str] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.url = url
+        self.label = label or url
+        self.options = options or StreamOptions()
+        # Resolves credentials at each connect, so a fixed secret is picked up without restart.
+        self._url_resolver = url_resolver
+        self.slot = FrameSlot()
+        self.stats = StreamStats()
+        self.status_changed: Signal[[StreamStatus]] = Signal()
+        self._status = StreamStatus.now(StreamState.IDLE)
+        self._status_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._keyframes_only = False
+        self._seq = 0
+        self._rng = random.Random(seed)
+        self._thread = threading.Thread(target=self._run, name=f"stream-{self.label}", daemon=True)
+        self._connected = False
+
+    # -- control -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def set_keyframes_only(self, on: bool) -> None:
+        """Decode only key frames (cheap thumbnails for small or demoted tiles)."""
+        self._keyframes_only = on
+        self.stats.keyframes_only = on
+
+    @property
+    def keyframes_only(self) -> bool:
+        return self._keyframes_only
+
+    @property
+    def status(self) -> StreamStatus:
+        return self._status
+
+    def _set_status(self, status: StreamStatus) -> None:
+        with self._status_lock:
+            old = self._status
+            if old.state == status.state and old.reason == status.reason:
+                if status.next_retry_at == old.next_retry_at:
+                    return
+                status = replace(status, since=old.since)
+            self._status = status
+        self.status_changed.emit(status)
+
+    def check_stall(self, now: float) -> None:
+        """Called by the engine's watchdog: marks a connected stream without frames as stalled."""
+        if not self._connected or self._status.state not in (
+            StreamState.LIVE,
+            StreamState.CONNECTING,
+        ):
+            return
+        last = self.stats.last_frame_at
+        if last is None:
+            return
+        if now - last > self.options.stall_after:
+            self._set_status(
+                StreamStatus(
+                    StreamState.STALLED,
+                    f"no picture for {now - last:.0f} s",
+                    time.time() - (now - last),
+                )
+            )
+
+    # -- thread --------------------------------------------------------------------------
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            self._set_status(StreamStatus.now(StreamState.CONNECTING))
+            started = time.monotonic()
+            try:
+                url = self._url_resolver() if self._url_resolver else self.url
+                got_frames = self._session(url, started)
+                if got_frames:
+                    attempt = 0
+                if self._stop.is_set():
+                    break
+                if is_local(self.url) and self.options.loop_files and got_frames:
+                    continue
+                status = StreamStatus.now(StreamState.OFFLINE, "stream closed by the device")
+            except Exception as exc:  # every failure is a status, never a dead thread
+                if self._stop.is_set():
+                    break
+                status = classify_error(exc, time.monotonic() - started, self.options.timeout)
+                logger.info(
+                    "stream %s: %s (%s: %s)", self.label, status.state, type(exc).__name__, exc
+                )
+                if self.stats.last_frame_at is not None and self.stats.last_frame_at > started:
+                    attempt = 0
+            finally:
+                self._connected = False
+            delay = backoff_delay(attempt, self.options, self._rng)
+            attempt += 1
+            self._set_status(replace(status, next_retry_at=time.time() + delay))
+            self.stats.reconnects += 1
+            if self._stop.wait(delay):
+                break
+        self._set_status(StreamStatus.now(StreamState.IDLE, "stopped"))
+
+    def _session(self, url: str, started: float) -> bool:
+        """One connection: open, decode until the stream ends or stop. True if frames came."""
+        opts = open_options(url, self.options)
+        got = False
+        container: Any = av.open(url, options=opts, timeout=(self.options.timeout * 2, None))
+        try:
+            if not container.streams.video:
+                raise av.error.DecoderNotFoundError(0, "no video stream in the source")
+            stream = container.streams.video[0]
+            cc = stream.codec_context
+            cc.thread_type = "SLICE"
+            cc.thread_count = self.options.decoder_threads
+            self.stats.codec = cc.name
+            self.stats.reset_timeline()
+            self._connected = True
+            time_base: Fraction | None = stream.time_base
+            skipping = False
+            # A local file is played at its own pace, like a camera, not as fast as it decodes.
+            pace = is_local(url)
+            wall0: float | None = None
+            pts0 = 0.0
+            for packet in container.demux(stream):
+                if self._stop.is_set():
+                    break
+                now = time.monotonic()
+                if packet.size:
+                    self.stats.on_packet(packet.size, now)
+                if self._keyframes_only:
+                    # Skip non-key packets before the decoder sees them: ~0 CPU between key frames.
+                    if not packet.is_keyframe:
+                        skipping = True
+                        continue
+                elif skipping:
+                    # Back to full decode: wait for the next key frame so no smeared picture shows.
+                    if not packet.is_keyframe:
+                        continue
+                    skipping = False
+                t0 = time.perf_counter()
+                frames = cc.decode(packet)
+                decode_ms = (time.perf_counter() - t0) * 1000
+                for frame in frames:
+                    got = True
+                    if pace and frame.pts is not None and time_base:
+                        t = float(frame.pts * time_base)
+                        if wall0 is None:
+                            wall0, pts0 = time.monotonic(), t
+                        ahead = wall0 + (t - pts0) - time.monotonic()
+                        if ahead > 0 and self._stop.wait(min(ahead, 1.0)):
+                            break
+                    self._deliver(frame, decode_ms, time_base, started)
+            return got
+        finally:
+            container.close()
+
+    def _deliver(
+        self, frame: Any, decode_ms: float, time_base: Fraction | None, started: float
+    ) -> None:
+        now = time.monotonic()
+        if self.stats.last_frame_at is None or self.stats.last_frame_at < started:
+            self.stats.ttff_ms = (now - started) * 1000
+        pts_s = float(frame.pts * time_base) if frame.pts is not None and time_base else None
+        self.stats.on_frame(now, decode_ms, pts_s)
+        self.stats.width, self.stats.height = frame.width, frame.height
+        if self._status.state != StreamState.LIVE:
+            self._set_status(StreamStatus.now(StreamState.LIVE))
+        sent_at_ns = self._read_stamp(frame)
+        if sent_at_ns is not None:
+            self.stats.on_latency((time.time_ns() - sent_at_ns) / 1e6)
+        request = self.slot.request
+        data, w, h, fmt = self._convert(frame, request)
+        self._seq += 1
+        self.slot.put(
+            VideoFrame(
+                seq=self._seq,
+                width=w,
+                height=h,
+                format=fmt,
+                data=data,
+                source_width=frame.width,
+                source_height=frame.height,
+                decoded_at=now,
+                sent_at_ns=sent_at_ns,
+                keyframe=bool(frame.key_frame),
+            )
+        )
+
+    @staticmethod
+    def _read_stamp(frame: Any) -> int | None:
+        plane = frame.planes[0]
+        luma = np.frombuffer(plane, dtype=np.uint8)
+        rows = min(frame.height, 24)
+        luma = luma[: plane.line_size * rows].reshape(rows, plane.line_size)[:, : frame.width]
+        stamp = read_stamp(luma)
+        # A stamp more than a minute off is noise from a picture that only looks like one.
+        if stamp is None or abs(time.time_ns() - stamp) > 60 * 1_000_000_000:
+            return None
+        return stamp
+
+    @staticmethod
+    def _convert(frame: Any, request: FrameRequest) -> tuple[Any, int, int, PixelFormat]:
+        if request.format == PixelFormat.YUV420P:
+            if frame.format.name != "yuv420p":
+                frame = frame.reformat(format="yuv420p")
+            return frame.to_ndarray(), frame.width, frame.height, PixelFormat.YUV420P
+        w, h = fit_size(frame.width, frame.height, request.width, request.height)
+        # Scaling happens here, in the decode thread with the GIL released by swscale,
+        # so the GUI thread only blits a picture already at its on-screen size.
+        out = frame.reformat(width=w, height=h, format="bgra", interpolation="FAST_BILINEAR")
+        return out.to_ndarray(), w, h, PixelFormat.BGRA
+
+
+def is_local(url: str) -> bool:
+    """True for a local file path or file: URL."""
+    return url.startswith("file:") or "://" not in url
+
+
+def fit_size(src_w: int, src_h: int, box_w: int, box_h: int) -> tuple[int, int]:
+    """Largest size with the source's aspect ratio inside the box (even numbers)."""
+    if box_w <= 0 or box_h <= 0 or (box_w >= src_w and box_h >= src_h):
+        return src_w, src_h
+    scale = min(box_w / src_w, box_h / src_h)
+    return max(2, int(src_w * scale) & ~1), max(2, int(src_h * scale) & ~1)
