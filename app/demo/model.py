@@ -90,7 +90,9 @@ class PtzState:
             # Pan wraps around like a real endless-pan dome.
             pan = (pan + 1.0) % 2.0 - 1.0 if vp else pan
             p = PtzPosition(
-                pan, _clamp(p.tilt + vt * TILT_SPEED_MAX * dt, -1, 1), _clamp(p.zoom + vz * ZOOM_SPEED_MAX * dt, 0, 1)
+                pan,
+                _clamp(p.tilt + vt * TILT_SPEED_MAX * dt, -1, 1),
+                _clamp(p.zoom + vz * ZOOM_SPEED_MAX * dt, 0, 1),
             )
         self._pos = p
         self._t = now

@@ -88,6 +88,7 @@ class Camera:
     optics: tuple[Optic, ...] = ()
     onvif: OnvifEndpoint | None = None
     composite: bool = False  # the device sends one 2x2/1x2 mosaic stream
+    notes: str = ""  # free text for operators (context of the site survey)
 
     @property
     def is_multi_optic(self) -> bool:

@@ -1,0 +1,212 @@
+"""Composition root: command line, site or demo, core objects, the main window, clean exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+
+logger = logging.getLogger("torrazzo")
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+
+
+def resources_dir() -> Path:
+    """resources/ from the source tree, or from the PyInstaller bundle when frozen."""
+    frozen = getattr(sys, "_MEIPASS", None)
+    return Path(frozen) / "resources" if frozen else RESOURCES
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get("TORRAZZO_STATE_DIR")
+    if env:
+        return Path(env)
+    from platformdirs import user_state_dir
+
+    return Path(user_state_dir("torrazzo", appauthor=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="torrazzo",
+        description="Torrazzo control-room client; without --site it opens the Cremona demo.",
+        epilog="Subcommands: 'torrazzo probe --site FILE [--json]' checks every camera of a site.",
+    )
+    p.add_argument("--site", type=Path, help="site file (YAML); default: the built-in demo")
+    p.add_argument(
+        "--demo", action="store_true", help="run the built-in Cremona demo (virtual cameras)"
+    )
+    p.add_argument(
+        "--layout", help="open this layout, filled with the site's cameras in file order"
+    )
+    p.add_argument(
+        "--run-seconds",
+        type=float,
+        help="quit after N seconds (with --stats-json: write statistics)",
+    )
+    p.add_argument("--stats-json", type=Path, help="write per-tile statistics here on exit")
+    p.add_argument(
+        "--state-dir", type=Path, help="where the wall state is kept (default: per user)"
+    )
+    p.add_argument("--fullscreen", action="store_true")
+    p.add_argument("--timeout", type=float, default=5.0, help="stream socket timeout in seconds")
+    p.add_argument("--log-level", default=os.environ.get("TORRAZZO_LOG", "WARNING"))
+    p.add_argument("--version", action="version", version=f"torrazzo {__version__}")
+    return p
+
+
+def probe_main(argv: list[str]) -> int:
+    """`torrazzo probe`: no Qt is imported on this path."""
+    from app.probe import print_results, probe_site
+    from app.site.loader import SiteError, load_site
+    from app.site.model import StreamRole
+    from app.streams.worker import StreamOptions
+
+    p = argparse.ArgumentParser(
+        prog="torrazzo probe", description="Connect to every camera of a site and report."
+    )
+    p.add_argument("--site", type=Path, required=True)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--stream", choices=["main", "sub"], default="main")
+    p.add_argument("--timeout", type=float, default=5.0)
+    args = p.parse_args(argv)
+    try:
+        site = load_site(args.site)
+    except SiteError as e:
+        sys.stderr.write(f"{e}\n")
+        return 2
+    results = probe_site(site, StreamRole(args.stream), StreamOptions(timeout=args.timeout))
+    print_results(results, sys.stdout, args.json)
+    return 0 if results and all(r.ok for r in results) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "probe":
+        return probe_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return run_gui(args)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "site"
+
+
+def load_site_or_demo(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(Site, running demo Fleet or None). Raises SiteError for a bad site file."""
+    from app.site.loader import load_site
+
+    if args.site and not args.demo:
+        return load_site(args.site), None
+    from app.demo.fleet import Fleet, ensure_demo_env
+
+    ensure_demo_env()
+    site = load_site(resources_dir() / "sites" / "cremona.yaml")
+    last: OSError | None = None
+    for base in (18100, 28100, 38100, 48100):
+        fleet = Fleet(site, base_port=base)
+        try:
+            fleet.start()
+        except OSError as e:  # ports taken, e.g. another demo is running
+            last = e
+            continue
+        return fleet.site_for_client(), fleet
+    raise RuntimeError(f"cannot start the demo cameras: {last}")
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.health import StatusBoard
+    from app.layouts.store import WallModel, load_wall_state, save_wall_state
+    from app.site.loader import SiteError
+    from app.streams.engine import StreamEngine
+    from app.streams.urls import open_url
+    from app.streams.worker import StreamOptions
+    from widgets.bridge import MainThreadBridge
+    from widgets.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Torrazzo")
+    app.setApplicationVersion(__version__)
+    try:
+        site, fleet = load_site_or_demo(args)
+    except SiteError as e:
+        sys.stderr.write(f"torrazzo: {e}\n")
+        return 2
+    engine = StreamEngine(StreamOptions(timeout=args.timeout), url_resolver=open_url)
+    board = StatusBoard(engine)
+    bridge = MainThreadBridge()
+    state_dir = args.state_dir or default_state_dir()
+    state_file = state_dir / f"wall-{_slug(site.name)}.json"
+    model = WallModel(load_wall_state(state_file), [c.id for c in site.cameras])
+    if args.layout:
+        try:
+            model.set_layout(args.layout)
+        except KeyError as e:
+            sys.stderr.write(f"torrazzo: {e.args[0]}\n")
+            return 2
+        model.fill([c.id for c in site.cameras])
+
+    def save(_layout: object = None) -> None:
+        try:
+            save_wall_state(state_file, model.state())
+        except OSError as e:  # a full disk must not take the wall down
+            logger.error("cannot save the wall state to %s: %s", state_file, e)
+
+    model.changed.connect(save)
+    save()
+    window = MainWindow(site, model, engine, board, bridge, " (demo)" if fleet else "")
+    started = time.monotonic()
+
+    def finish() -> None:
+        elapsed = time.monotonic() - started
+        if args.stats_json:
+            data = {
+                "version": __version__,
+                "site": site.name,
+                "layout": model.current,
+                "seconds": round(elapsed, 3),
+                "display_ticks": window.wall.ticks,
+                "tiles": window.wall.tile_stats(elapsed),
+            }
+            args.stats_json.parent.mkdir(parents=True, exist_ok=True)
+            args.stats_json.write_text(json.dumps(data, indent=1))
+        window.close()
+
+    if args.run_seconds:
+        QTimer.singleShot(int(args.run_seconds * 1000), finish)
+    # Ctrl-C in the terminal closes the window cleanly (Qt's loop would otherwise swallow it).
+    signal.signal(signal.SIGINT, lambda *_: bridge.post(window.close))
+    signal.signal(signal.SIGTERM, lambda *_: bridge.post(window.close))
+    wakeup = QTimer()
+    wakeup.timeout.connect(lambda: None)  # let Python run signal handlers
+    wakeup.start(250)
+    if args.fullscreen:
+        window.showFullScreen()
+    else:
+        window.show()
+    code = app.exec()
+    save()
+    late = engine.shutdown(2.0)
+    if fleet is not None:
+        fleet.stop()
+    if late:
+        logger.warning("%d stream threads were still in a network call at exit", len(late))
+    return int(code)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,216 @@
+"""QtWall: the grid of tiles for the current Layout of a WallModel, and the display clock."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+from app.health import StatusBoard
+from app.layouts import ops
+from app.layouts.model import Layout
+from app.layouts.store import WallModel
+from app.site.model import Camera, Site
+from app.streams.engine import StreamEngine
+from app.streams.feed import TileFeed
+from app.streams.stats import percentile
+from app.streams.urls import redact
+from widgets.bridge import MainThreadBridge
+from widgets.tile import QtTile
+
+DISPLAY_INTERVAL_MS = 10  # display clock: picks up new frames; a 25 fps stream waits ≤ 10 ms
+
+
+class QtWall(QWidget):
+    """Shows the WallModel's current layout; every user action goes through the model.
+
+    The wall owns one display timer for all tiles (not one per tile, not one signal per
+    frame): each tick takes the newest frame of every visible tile, if any.
+    """
+
+    def __init__(
+        self,
+        model: WallModel,
+        site: Site,
+        engine: StreamEngine,
+        board: StatusBoard,
+        bridge: MainThreadBridge,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.model = model
+        self._site = site
+        self._engine = engine
+        self._board = board
+        self._cameras = {c.id: c for c in site.cameras}
+        self.tiles: list[QtTile] = []
+        self._spec_name = ""
+        self.show_stats = False
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setSpacing(2)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setStyleSheet("background: #101010;")
+        model.changed.connect(self._on_model_changed)
+        board.camera_status_changed.connect(bridge.wrap(self._on_camera_status))
+        self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._on_tick)
+        self._timer.start(DISPLAY_INTERVAL_MS)
+        self._overlay_timer = QTimer(self)  # clocks and "next retry in" count-downs
+        self._overlay_timer.timeout.connect(self._update_overlays)
+        self._overlay_timer.start(1000)
+        self.ticks = 0
+        self._on_model_changed(model.layout)
+
+    # -- model → view -----------------------------------------------------------------------
+    def _on_model_changed(self, layout: Layout) -> None:
+        if layout.spec.name != self._spec_name:
+            self._rebuild(layout)
+        for tile, content in zip(self.tiles, layout.tiles, strict=True):
+            camera = self._cameras.get(content.camera_id) if content.camera_id else None
+            tile.show_camera(camera, content.optic or 0)
+            tile.focused = tile.index == layout.focused
+            tile.overlay.update()
+        self._place(layout)
+
+    def _rebuild(self, layout: Layout) -> None:
+        for tile in self.tiles:
+            tile.feed.close()
+            self._grid.removeWidget(tile)
+            tile.deleteLater()
+        self.tiles = []
+        self._spec_name = layout.spec.name
+        for i in range(layout.spec.size):
+            tile = QtTile(i, TileFeed(self._engine, self._board), self._site, self)
+            tile.show_stats = self.show_stats
+            tile.clicked.connect(self._on_tile_clicked)
+            tile.double_clicked.connect(self.toggle_maximize)
+            tile.camera_dropped.connect(self._on_camera_dropped)
+            tile.tile_dropped.connect(self._on_tile_dropped)
+            self.tiles.append(tile)
+        for r in range(16):
+            self._grid.setRowStretch(r, 1 if r < layout.spec.rows else 0)
+            self._grid.setColumnStretch(r, 1 if r < layout.spec.cols else 0)
+
+    def _place(self, layout: Layout) -> None:
+        for tile in self.tiles:
+            self._grid.removeWidget(tile)
+        spec = layout.spec
+        for tile, cell in zip(self.tiles, spec.cells, strict=True):
+            if layout.maximized is None:
+                self._grid.addWidget(tile, cell.row, cell.col, cell.rows, cell.cols)
+                tile.show()
+            elif tile.index == layout.maximized:
+                self._grid.addWidget(tile, 0, 0, spec.rows, spec.cols)
+                tile.show()
+            else:
+                tile.hide()
+
+    def _on_camera_status(self, camera_id: str, *_: object) -> None:
+        for tile in self.tiles:
+            if tile.camera is not None and tile.camera.id == camera_id:
+                tile.overlay.update()
+
+    def _update_overlays(self) -> None:
+        for tile in self.tiles:
+            if tile.isVisible():
+                tile.overlay.update()
+
+    def _on_tick(self) -> None:
+        self.ticks += 1
+        for tile in self.tiles:
+            if tile.isVisible():
+                tile.refresh()
+
+    # -- user actions → model ---------------------------------------------------------------
+    def _on_tile_clicked(self, index: int) -> None:
+        self.model.apply(lambda lay: ops.focus(lay, index))
+        self.setFocus()
+
+    def toggle_maximize(self, index: int | None = None) -> None:
+        i = self.model.layout.focused if index is None else index
+        self.model.apply(lambda lay: ops.toggle_maximize(lay, i))
+
+    def _on_camera_dropped(self, index: int, camera_id: str) -> None:
+        if camera_id in self._cameras:
+            self.model.apply(lambda lay: ops.assign(lay, index, camera_id))
+
+    def _on_tile_dropped(self, source: int, target: int) -> None:
+        self.model.apply(lambda lay: ops.swap(lay, source, target))
+
+    def put_camera(self, camera: Camera) -> None:
+        """Show ``camera`` in the focused tile (double-click in the camera tree)."""
+        focused = self.model.layout.focused
+        self.model.apply(lambda lay: ops.assign(lay, focused, camera.id))
+
+    def set_show_stats(self, on: bool) -> None:
+        self.show_stats = on
+        for tile in self.tiles:
+            tile.show_stats = on
+            tile.overlay.update()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        moves = {
+            Qt.Key.Key_Left: (0, -1),
+            Qt.Key.Key_Right: (0, 1),
+            Qt.Key.Key_Up: (-1, 0),
+            Qt.Key.Key_Down: (1, 0),
+        }
+        if key in moves and self.model.layout.maximized is None:
+            dr, dc = moves[key]
+            self.model.apply(lambda lay: ops.move_focus(lay, dr, dc))
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) or (
+            key == Qt.Key.Key_Escape and self.model.layout.maximized is not None
+        ):
+            self.toggle_maximize()
+        elif key == Qt.Key.Key_Delete:
+            focused = self.model.layout.focused
+            self.model.apply(lambda lay: ops.assign(lay, focused, None))
+        else:
+            super().keyPressEvent(event)
+
+    def close_feeds(self) -> None:
+        self._timer.stop()
+        self._overlay_timer.stop()
+        for tile in self.tiles:
+            tile.feed.close()
+
+    def tile_stats(self, seconds: float) -> list[dict[str, object]]:
+        """Per-tile statistics for --stats-json (frames presented over ``seconds``)."""
+        out: list[dict[str, object]] = []
+        now = time.monotonic()
+        for tile in self.tiles:
+            feed = tile.feed
+            st = feed.stats()
+            lat = tile.latency_samples()
+            out.append(
+                {
+                    "tile": tile.index,
+                    "camera": feed.camera.id if feed.camera else None,
+                    "optic": feed.optic + 1 if feed.camera else None,
+                    "stream": str(feed.role) if feed.role else None,
+                    "url": redact(feed.stream.url) if feed.stream else None,
+                    "status": str(feed.status.state),
+                    "reason": feed.status.reason,
+                    "frames_presented": tile.presented,
+                    "fps_presented": round(tile.presented / seconds, 2) if seconds > 0 else 0.0,
+                    "frames_decoded": st.frames_decoded if st else 0,
+                    "fps_decoded": st.fps if st else 0.0,
+                    "dropped_replaced": st.frames_replaced if st else 0,
+                    "lost_network": st.frames_lost if st else 0,
+                    "width": st.width if st else 0,
+                    "height": st.height if st else 0,
+                    "codec": st.codec if st else "",
+                    "time_to_first_frame_ms": st.time_to_first_frame_ms if st else None,
+                    "latency_ms_median": percentile(lat, 50),
+                    "latency_ms_p95": percentile(lat, 95),
+                    "decode_latency_ms_median": st.latency_ms_median if st else None,
+                    "visible": tile.isVisible(),
+                    "measured_at": now,
+                }
+            )
+        return out
