@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.demo.model import Fault, VirtualCamera
 from app.demo.streaming import StreamHub, snapshot_jpeg
@@ -46,7 +46,9 @@ _SNAPSHOT = re.compile(r"^/snapshot/(\d+)\.jpg$")
 class SoapHandler(Protocol):
     """What the server needs of the ONVIF service."""
 
-    def handle(self, path: str, headers: Mapping[str, str], body: bytes) -> tuple[int, str, bytes]: ...
+    def handle(
+        self, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, str, bytes]: ...
 
 
 SoapFactory = Callable[[VirtualCamera, str], SoapHandler]  # (camera, base_url) -> handler
@@ -127,7 +129,9 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
     return Request(method.upper(), target.split("?", 1)[0], version, headers, body)
 
 
-def response_head(status: int, content_type: str | None, length: int | None, extra: Mapping[str, str] = {}) -> bytes:
+def response_head(
+    status: int, content_type: str | None, length: int | None, extra: Mapping[str, str] = {}
+) -> bytes:
     lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Server: torrazzo-sim"]
     if content_type:
         lines.append(f"Content-Type: {content_type}")
@@ -162,7 +166,7 @@ class CameraServer:
         self._soap = soap_factory(camera, self.base_url) if soap_factory else None
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._reconcile_lock = asyncio.Lock()
         self.requests = 0
 
@@ -207,7 +211,7 @@ class CameraServer:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)  # type: ignore[arg-type]
+        self._tasks.add(task)
         self._writers.add(writer)
         try:
             await self._serve(reader, writer)
@@ -221,7 +225,7 @@ class CameraServer:
             pass
         finally:
             self._writers.discard(writer)
-            self._tasks.discard(task)  # type: ignore[arg-type]
+            self._tasks.discard(task)
             writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -242,7 +246,14 @@ class CameraServer:
             if not request.keep_alive:
                 return
 
-    async def _simple(self, writer: asyncio.StreamWriter, status: int, body: bytes, keep_alive: bool, extra: Mapping[str, str] = {}) -> None:
+    async def _simple(
+        self,
+        writer: asyncio.StreamWriter,
+        status: int,
+        body: bytes,
+        keep_alive: bool,
+        extra: Mapping[str, str] = {},
+    ) -> None:
         headers = dict(extra)
         if not keep_alive:
             headers["Connection"] = "close"
@@ -267,7 +278,9 @@ class CameraServer:
         if scheme.lower() != "basic":
             return False
         try:
-            user, _, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+            user, _, password = (
+                base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+            )
         except (binascii.Error, UnicodeDecodeError):
             return False
         expected = self._password
@@ -277,20 +290,26 @@ class CameraServer:
             password.encode(), expected.encode()
         )
 
-    async def _check(self, request: Request, writer: asyncio.StreamWriter, optic_index: int) -> bool:
+    async def _check(
+        self, request: Request, writer: asyncio.StreamWriter, optic_index: int
+    ) -> bool:
         """Method, auth and optic checks shared by video and snapshots; answers the failures."""
         if request.method not in ("GET", "HEAD"):
             await self._simple(writer, 405, b"GET only\n", request.keep_alive, {"Allow": "GET"})
         elif not self._authorised(request):
             realm = f'Basic realm="{self.camera.id}", charset="UTF-8"'
-            await self._simple(writer, 401, b"unauthorised\n", request.keep_alive, {"WWW-Authenticate": realm})
+            await self._simple(
+                writer, 401, b"unauthorised\n", request.keep_alive, {"WWW-Authenticate": realm}
+            )
         elif not 0 <= optic_index < len(self.camera.optics):
             await self._simple(writer, 404, b"no such optic\n", request.keep_alive)
         else:
             return True
         return False
 
-    async def _snapshot(self, request: Request, writer: asyncio.StreamWriter, optic_index: int) -> None:
+    async def _snapshot(
+        self, request: Request, writer: asyncio.StreamWriter, optic_index: int
+    ) -> None:
         if not await self._check(request, writer, optic_index):
             return
         loop = asyncio.get_running_loop()
@@ -315,7 +334,7 @@ class CameraServer:
         if not await self._check(request, writer, optic_index):
             return False
         # The client never sends anything after its request: a read returning means it left.
-        gone = asyncio.ensure_future(reader.read(1))
+        gone: asyncio.Future[Any] = asyncio.ensure_future(reader.read(1))
         try:
             while self.camera.fault == Fault.FROZEN:
                 # A frozen camera takes the request and then says nothing at all.
@@ -335,7 +354,7 @@ class CameraServer:
             sub = self._hub.subscribe(self.camera, optic_index, profile)
             try:
                 while True:
-                    nxt = asyncio.ensure_future(sub.next_chunk())
+                    nxt: asyncio.Future[Any] = asyncio.ensure_future(sub.next_chunk())
                     done, _ = await asyncio.wait({nxt, gone}, return_when=asyncio.FIRST_COMPLETED)
                     if gone in done:
                         nxt.cancel()

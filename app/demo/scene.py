@@ -75,7 +75,13 @@ _CARS = [
     yuv(40, 130, 60),
     yuv(240, 120, 20),
 ]
-_SHIRTS = [yuv(220, 40, 40), yuv(40, 90, 220), yuv(250, 220, 40), yuv(240, 240, 240), yuv(40, 170, 80)]
+_SHIRTS = [
+    yuv(220, 40, 40),
+    yuv(40, 90, 220),
+    yuv(250, 220, 40),
+    yuv(240, 240, 240),
+    yuv(40, 170, 80),
+]
 _SIGNS = [yuv(0, 120, 200), yuv(200, 20, 40), yuv(20, 160, 70), yuv(250, 200, 0), yuv(140, 40, 160)]
 _GREEN = yuv(60, 110, 50)
 _TREE = yuv(50, 100, 45)
@@ -136,7 +142,9 @@ def _generate(seed_key: str) -> Panorama:
         _fill(py, pu, pv, cx + w // 5, cy - h // 2, cx + 4 * w // 5, cy, (232, 129, 127))
 
     # Compass letters high in the sky, so an operator sees where a dome points.
-    for deg, label in zip(range(0, 360, 45), ("N", "NE", "E", "SE", "S", "SW", "W", "NW"), strict=True):
+    for deg, label in zip(
+        range(0, 360, 45), ("N", "NE", "E", "SE", "S", "SW", "W", "NW"), strict=True
+    ):
         mask = render_text(label, 6)
         x = int(deg / 360 * PANO_W) - mask.shape[1] // 2
         xs = np.arange(x, x + mask.shape[1]) % PANO_W
@@ -158,7 +166,9 @@ def _generate(seed_key: str) -> Panorama:
         for wy in range(top + 18, GROUND - 60, gap_y):
             for wx in range(x + 10, x + w - win_w - 6, gap_x):
                 lit = rng.random() < 0.15
-                _fill(py, pu, pv, wx, wy, wx + win_w, wy + win_h, (200, 110, 150) if lit else _GLASS)
+                _fill(
+                    py, pu, pv, wx, wy, wx + win_w, wy + win_h, (200, 110, 150) if lit else _GLASS
+                )
         if rng.random() < 0.6:  # shop sign and door at street level
             sign = _SIGNS[int(rng.integers(len(_SIGNS)))]
             _fill(py, pu, pv, x + 8, GROUND - 52, x + w - 8, GROUND - 38, sign)
@@ -195,7 +205,9 @@ def _movers(rng: np.random.Generator) -> Movers:
     ppl_h = rng.uniform(34, 44, n_people)
     return Movers(
         x0=np.concatenate([rng.uniform(0, PANO_W, n_cars), rng.uniform(0, PANO_W, n_people)]),
-        speed=np.concatenate([car_speed, rng.choice([-1.0, 1.0], n_people) * rng.uniform(10, 28, n_people)]),
+        speed=np.concatenate(
+            [car_speed, rng.choice([-1.0, 1.0], n_people) * rng.uniform(10, 28, n_people)]
+        ),
         y=np.concatenate([car_y, GROUND + rng.uniform(4, 30, n_people) - ppl_h]),
         w=np.concatenate([car_w, np.full(n_people, 12.0)]),
         h=np.concatenate([car_h, ppl_h]),
@@ -229,7 +241,9 @@ class View:
     h: float
 
 
-def view_for(kind: str, optic: VirtualOptic, optic_count: int, pos: PtzPosition, aspect: float) -> View:
+def view_for(
+    kind: str, optic: VirtualOptic, optic_count: int, pos: PtzPosition, aspect: float
+) -> View:
     """Where optic ``optic`` of a camera of ``kind`` looks, for the head/lens position ``pos``.
 
     ``aspect`` is height / width of the picture. Pan (dome only) turns the view around the
@@ -312,7 +326,9 @@ class SceneRenderer:
     def view(self) -> View:
         ptz = self.optic.ptz
         pos = ptz.position() if ptz is not None else PtzPosition()
-        return view_for(self.camera.kind, self.optic, len(self.camera.optics), pos, self.height / self.width)
+        return view_for(
+            self.camera.kind, self.optic, len(self.camera.optics), pos, self.height / self.width
+        )
 
     def render(self) -> U8:
         """The picture now: background window, movers, caption, clock and stamp."""
@@ -390,7 +406,16 @@ class SceneRenderer:
         s = self._scale
         mask = render_text(text, s)
         pad = s
-        self._rect(y, u, v, x - 2 * pad, top - 2 * pad, x + mask.shape[1] + 2 * pad, top + mask.shape[0] + pad, _CAPTION_BG)
+        self._rect(
+            y,
+            u,
+            v,
+            x - 2 * pad,
+            top - 2 * pad,
+            x + mask.shape[1] + 2 * pad,
+            top + mask.shape[0] + pad,
+            _CAPTION_BG,
+        )
         h = min(mask.shape[0], self.height - top)
         w = min(mask.shape[1], self.width - x)
         region = y[top : top + h, x : x + w]

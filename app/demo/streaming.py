@@ -12,6 +12,7 @@ dropped and it resumes at the next keyframe, so nobody ever blocks the encoder.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -68,6 +69,7 @@ class Encoder:
         fps: int,
         on_chunk: ChunkCallback,
         *,
+        on_exit: Callable[[Encoder], None] | None = None,
         stamp: bool = True,
     ) -> None:
         if profile not in PROFILE_SIZES:
@@ -79,6 +81,7 @@ class Encoder:
         self.width, self.height = PROFILE_SIZES[profile]
         self.stamp = stamp
         self._on_chunk = on_chunk
+        self._on_exit = on_exit
         self._stop = threading.Event()
         self._keyframe = threading.Event()
         self.frames = 0
@@ -116,10 +119,12 @@ class Encoder:
             log.exception("encoder %s failed", self.name)
         finally:
             self.cpu_seconds = time.thread_time()
+            if self._on_exit is not None:
+                self._on_exit(self)
 
     def _encode_loop(self) -> None:
         sink = _ChunkSink()
-        container = av.open(sink, "w", format="mpegts", options={"flush_packets": "1"})
+        container = av.open(sink, "w", format="mpegts", options={"flush_packets": "1", "omit_video_pes_length": "0"})
         try:
             stream = container.add_stream(
                 "libx264",
@@ -137,7 +142,9 @@ class Encoder:
             )
             stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
             stream.codec_context.time_base = Fraction(1, self.fps)
-            renderer = SceneRenderer(self.camera, self.optic_index, self.width, self.height, stamp=self.stamp)
+            renderer = SceneRenderer(
+                self.camera, self.optic_index, self.width, self.height, stamp=self.stamp
+            )
             period = 1.0 / self.fps
             t0 = time.monotonic()
             next_t = t0
@@ -238,8 +245,15 @@ class StreamHub:
         sub = Subscriber(key)
         self._subs.setdefault(key, set()).add(sub)
         encoder = self._encoders.get(key)
-        if encoder is None or not encoder.is_alive() and encoder.frames:
-            encoder = Encoder(camera, optic_index, profile, self.fps[profile], self._from_thread)
+        if encoder is None or not encoder.is_alive():
+            encoder = Encoder(
+                camera,
+                optic_index,
+                profile,
+                self.fps[profile],
+                self._from_thread,
+                on_exit=self._exited,
+            )
             with self._lock:
                 self._encoders[key] = encoder
             encoder.start()
@@ -293,10 +307,23 @@ class StreamHub:
             await asyncio.wait(list(self._joins), timeout=2.0)
 
     def _from_thread(self, encoder: Encoder, chunk: bytes, key: bool) -> None:
-        try:
+        # RuntimeError: the loop closed while the encoder was finishing a frame.
+        with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._dispatch, encoder, chunk, key)
-        except RuntimeError:  # loop closed while the encoder was finishing a frame
-            pass
+
+    def _exited(self, encoder: Encoder) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._ended, encoder)
+
+    def _ended(self, encoder: Encoder) -> None:
+        """An encoder thread ended on its own (it failed): end its clients' streams."""
+        key = (encoder.camera.id, encoder.optic_index, encoder.profile)
+        if self._encoders.get(key) is not encoder:
+            return  # retired normally
+        with self._lock:
+            del self._encoders[key]
+        for sub in self._subs.pop(key, set()):
+            sub.close()
 
     def _dispatch(self, encoder: Encoder, chunk: bytes, key: bool) -> None:
         ekey = (encoder.camera.id, encoder.optic_index, encoder.profile)
@@ -325,19 +352,19 @@ class StreamHub:
     def active(self) -> list[EncoderInfo]:
         """Running encoders (including ones still joining). Thread-safe."""
         with self._lock:
-            encoders = list(self._encoders.items()) + [
-                ((e.camera.id, e.optic_index, e.profile), e) for e in self._stopping
-            ]
+            current = list(self._encoders.values())
+            encoders = current + list(self._stopping)
         out = []
-        for key, e in encoders:
+        for e in encoders:
             if not e.is_alive():
                 continue
+            key = (e.camera.id, e.optic_index, e.profile)
             out.append(
                 EncoderInfo(
                     camera_id=key[0],
                     optic=key[1] + 1,
                     profile=key[2],
-                    clients=len(self._subs.get(key, ())) if e in self._encoders.values() else 0,
+                    clients=len(self._subs.get(key, ())) if e in current else 0,
                     frames=e.frames,
                     bytes_out=e.bytes_out,
                     cpu_seconds=e.cpu_seconds,

@@ -6,7 +6,7 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, field_validator
 
 from app.site.model import CameraKind
 
@@ -155,7 +155,7 @@ class CameraSpec(_Spec):
 
 
 class SiteSpec(_Spec):
-    schema_version: int
+    schema_version: StrictInt
     name: str = Field(min_length=1)
     credentials: dict[str, CredentialSpec] = Field(default_factory=dict)
     neighbourhoods: list[NeighbourhoodSpec] = Field(default_factory=list)

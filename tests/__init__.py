@@ -1,0 +1,1 @@
+"""Torrazzo test-suite."""

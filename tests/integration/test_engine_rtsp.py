@@ -1,0 +1,163 @@
+"""The stream engine against a real RTSP server: frames, statuses, reconnection, shutdown."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from app.site.model import CredentialRef, Stream, StreamRole
+from app.streams.engine import StreamEngine
+from app.streams.frames import FrameRequest, PixelFormat
+from app.streams.status import StreamState, StreamStatus
+from app.streams.urls import open_url
+from app.streams.worker import StreamOptions
+from tests.helpers import wait_for
+
+FAST = StreamOptions(timeout=2.0, stall_after=1.0, backoff_initial=0.2, backoff_max=1.0)
+
+
+@pytest.fixture
+def engine():
+    eng = StreamEngine(FAST, url_resolver=open_url)
+    yield eng
+    eng.shutdown(2.0)
+
+
+def test_frames_arrive_with_stats_and_latency(engine: StreamEngine, rtsp_server) -> None:
+    handle = engine.open(rtsp_server.url("/cam1/sub"))
+    engine.set_request(handle, FrameRequest(PixelFormat.BGRA, 320, 180))
+    frame = wait_for(lambda: handle.slot.latest(), 10, "a first frame")
+    assert handle.status.state == StreamState.LIVE
+    assert (frame.width, frame.height, frame.format) == (320, 180, PixelFormat.BGRA)
+    assert (frame.source_width, frame.source_height) == (640, 360)
+    wait_for(lambda: handle.stats().frames_decoded >= 30, 10, "30 frames")
+    st = handle.stats()
+    assert st.codec == "h264"
+    assert 15 <= st.fps <= 35
+    assert st.bitrate_kbps > 0
+    assert st.latency_ms_median is not None
+    assert 0 < st.latency_ms_median < 1000
+    assert st.time_to_first_frame_ms is not None
+
+
+def test_yuv_request_and_h265(engine: StreamEngine, rtsp_server) -> None:
+    handle = engine.open(rtsp_server.url("/h265/main"))
+    engine.set_request(handle, FrameRequest(PixelFormat.YUV420P))
+    frame = wait_for(lambda: handle.slot.latest(), 15, "an H.265 frame")
+    assert frame.format == PixelFormat.YUV420P
+    assert frame.data.shape == (720 * 3 // 2, 1280)
+    assert handle.stats().codec == "hevc"
+
+
+def test_udp_transport(engine: StreamEngine, rtsp_server) -> None:
+    handle = engine.open(Stream(StreamRole.SUB, rtsp_server.url("/cam2/sub"), transport="udp"))
+    wait_for(lambda: handle.slot.latest(), 10, "a frame over UDP")
+    assert handle.worker.options.transport == "udp"
+
+
+def test_server_stopped_goes_offline_then_live_again_by_itself(rtsp_server_private) -> None:
+    engine = StreamEngine(FAST)
+    statuses: list[StreamStatus] = []
+    engine.status_changed.connect(lambda _k, s: statuses.append(s))
+    try:
+        handle = engine.open(rtsp_server_private.url("/cam1/sub"))
+        wait_for(lambda: handle.status.state == StreamState.LIVE, 10, "live")
+        rtsp_server_private.stop()
+        wait_for(lambda: handle.status.state == StreamState.OFFLINE, 8, "offline")
+        offline = handle.status
+        assert offline.reason
+        assert offline.next_retry_at is not None
+        # It keeps retrying; while the server is down the reason is a refused connection.
+        wait_for(
+            lambda: any(st.reason == "connection refused" for st in statuses),
+            8,
+            "an offline status saying the connection was refused",
+        )
+        rtsp_server_private.start()
+        wait_for(lambda: handle.status.state == StreamState.LIVE, 15, "live again")
+        assert handle.stats().reconnects >= 1
+        states = [s.state for s in statuses]
+        assert states.index(StreamState.OFFLINE) < len(states) - 1 - states[::-1].index(
+            StreamState.LIVE
+        )
+    finally:
+        engine.shutdown(2.0)
+
+
+def test_black_hole_goes_offline_by_timeout(engine: StreamEngine, black_hole) -> None:
+    started = time.monotonic()
+    handle = engine.open(black_hole.url("rtsp"))
+    wait_for(lambda: handle.status.state == StreamState.OFFLINE, 10, "offline")
+    elapsed = time.monotonic() - started
+    assert "timeout" in handle.status.reason
+    # Configured timeout 2 s: PyAV's open guard is twice that at most.
+    assert elapsed < FAST.timeout * 2 + 1.5
+
+
+def test_wrong_password_is_unauthorized(engine: StreamEngine, rtsp_server, monkeypatch) -> None:
+    monkeypatch.setenv("T_USER", "viewer")
+    monkeypatch.setenv("T_PASS", "wrong")
+    cred = CredentialRef("test", "env:T_USER", "env:T_PASS")
+    handle = engine.open(Stream(StreamRole.SUB, rtsp_server.url("/secure/sub"), credential=cred))
+    wait_for(lambda: handle.status.state == StreamState.UNAUTHORIZED, 10, "unauthorized")
+    engine.release(handle)
+    monkeypatch.setenv("T_PASS", "s3cret")
+    handle = engine.open(Stream(StreamRole.SUB, rtsp_server.url("/secure/sub"), credential=cred))
+    wait_for(lambda: handle.slot.latest(), 10, "a frame with the right password")
+
+
+def test_missing_credential_is_a_clear_error(
+    engine: StreamEngine, rtsp_server, monkeypatch
+) -> None:
+    monkeypatch.delenv("T_NOPE", raising=False)
+    cred = CredentialRef("ops", "env:T_NOPE", "env:T_NOPE")
+    handle = engine.open(Stream(StreamRole.SUB, rtsp_server.url("/secure/sub"), credential=cred))
+    wait_for(lambda: handle.status.state == StreamState.ERROR, 10, "error")
+    assert "T_NOPE" in handle.status.reason
+
+
+def test_frozen_stream_goes_stalled_then_offline(
+    engine: StreamEngine, rtsp_server, freezing_proxy
+) -> None:
+    proxy = freezing_proxy("127.0.0.1", rtsp_server.port)
+    handle = engine.open(proxy.url("/cam2/sub"))
+    wait_for(lambda: handle.status.state == StreamState.LIVE, 10, "live through the proxy")
+    proxy.freeze()
+    wait_for(lambda: handle.status.state == StreamState.STALLED, 5, "stalled")
+    assert "no picture" in handle.status.reason
+    wait_for(
+        lambda: handle.status.state == StreamState.OFFLINE, 10, "offline after the socket timeout"
+    )
+
+
+def test_shared_stream_and_clean_shutdown(rtsp_server) -> None:
+    engine = StreamEngine(FAST)
+    a = engine.open(rtsp_server.url("/cam1/sub"))
+    b = engine.open(rtsp_server.url("/cam1/sub"))
+    c = engine.open(rtsp_server.url("/cam2/sub"))
+    assert a.worker is b.worker
+    assert len(engine.open_keys()) == 2
+    wait_for(lambda: a.slot.latest() and c.slot.latest(), 10, "frames on both")
+    engine.release(a)
+    assert len(engine.open_keys()) == 2  # b still watches it
+    started = time.monotonic()
+    late = engine.shutdown(2.0)
+    assert late == []
+    assert time.monotonic() - started < 2.0
+    assert not a.worker.alive
+    assert not c.worker.alive
+
+
+def test_keyframes_only_decodes_about_one_frame_per_gop(engine: StreamEngine, rtsp_server) -> None:
+    handle = engine.open(rtsp_server.url("/cam1/sub"))
+    wait_for(lambda: handle.stats().frames_decoded > 5, 10, "frames")
+    handle.worker.set_keyframes_only(True)
+    time.sleep(0.2)  # let the packet in flight finish
+    before = handle.stats().frames_decoded
+    wait_for(lambda: handle.stats().frames_decoded >= before + 2, 6, "two key frames")
+    t0 = time.monotonic()
+    n0 = handle.stats().frames_decoded
+    wait_for(lambda: time.monotonic() - t0 > 2.0, 3)
+    rate = (handle.stats().frames_decoded - n0) / (time.monotonic() - t0)
+    assert rate < 3  # GOP is 1 s at 25 fps: ~1 frame/s instead of 25

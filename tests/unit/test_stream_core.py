@@ -1,0 +1,115 @@
+"""Stream core without a network: frame slot, backoff, policy, stamps and error mapping."""
+
+from __future__ import annotations
+
+import errno
+import random
+
+import av
+import numpy as np
+
+from app.site.model import StreamRole
+from app.streams.frames import FrameSlot, PixelFormat, VideoFrame
+from app.streams.policy import choose_role
+from app.streams.stamp import read_stamp, write_stamp
+from app.streams.stats import StreamStats
+from app.streams.status import CameraStatus, StreamState, camera_status, classify_error
+from app.streams.worker import StreamOptions, backoff_delay, fit_size
+
+
+def _frame(seq: int) -> VideoFrame:
+    return VideoFrame(seq, 2, 2, PixelFormat.BGRA, np.zeros((2, 2, 4), np.uint8), 2, 2, 0.0)
+
+
+def test_slot_keeps_only_the_newest_and_counts_replacements() -> None:
+    slot = FrameSlot()
+    slot.put(_frame(1))
+    slot.put(_frame(2))  # 1 was never taken
+    got = slot.latest()
+    assert got is not None
+    assert got.seq == 2
+    assert slot.replaced == 1
+    assert slot.latest(after_seq=2) is None
+    slot.put(_frame(3))
+    assert slot.replaced == 1  # 2 had been taken
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    opts = StreamOptions(backoff_initial=0.5, backoff_max=30)
+    rng = random.Random(1)
+    delays = [backoff_delay(a, opts, rng) for a in range(12)]
+    for attempt, d in enumerate(delays):
+        step = min(30, 0.5 * 2**attempt)
+        assert step / 2 <= d <= step
+    assert max(delays) <= 30
+
+
+def test_role_choice_has_hysteresis() -> None:
+    assert choose_role(None, 200) == StreamRole.SUB
+    assert choose_role(StreamRole.SUB, 400) == StreamRole.SUB  # 400 < 360 * 1.3
+    assert choose_role(StreamRole.SUB, 480) == StreamRole.MAIN
+    assert choose_role(StreamRole.MAIN, 400) == StreamRole.MAIN  # no flap back
+    assert choose_role(StreamRole.MAIN, 350) == StreamRole.SUB
+
+
+def test_stamp_round_trip_survives_h264() -> None:
+    luma = np.full((360, 640), 90, np.uint8)
+    stamp = 1_795_000_000_123_456_789
+    write_stamp(luma, stamp)
+    assert read_stamp(luma) == stamp
+    # Through a real encoder and decoder: the blocks must survive compression.
+    codec = av.CodecContext.create("libx264", "w")
+    codec.width, codec.height, codec.pix_fmt = 640, 360, "yuv420p"
+    codec.options = {"preset": "ultrafast", "tune": "zerolatency"}
+    img = np.full((540, 640), 128, np.uint8)
+    img[:360] = luma
+    frame = av.VideoFrame.from_ndarray(img, format="yuv420p")
+    packets = list(codec.encode(frame)) + list(codec.encode(None))
+    decoder = av.CodecContext.create("h264", "r")
+    decoded = [f for p in packets for f in decoder.decode(p)]
+    assert read_stamp(decoded[0].to_ndarray()[:360]) == stamp
+    assert read_stamp(np.full((360, 640), 90, np.uint8)) is None
+
+
+def test_fit_size_keeps_aspect() -> None:
+    assert fit_size(1920, 1080, 480, 480) == (480, 270)
+    assert fit_size(640, 360, 1000, 1000) == (640, 360)
+    assert fit_size(640, 360, 0, 0) == (640, 360)
+
+
+def test_lost_frames_are_counted_from_timestamp_gaps() -> None:
+    stats = StreamStats()
+    t = 0.0
+    for i in list(range(10)) + list(range(13, 20)):  # frames 10-12 missing
+        stats.on_frame(t, 1.0, i * 0.04)
+        t += 0.04
+    assert stats.frames_lost == 3
+
+
+def test_errors_map_to_states_with_reasons() -> None:
+    assert (
+        classify_error(ConnectionRefusedError(errno.ECONNREFUSED, "x"), 0.1, 5).state
+        == StreamState.OFFLINE
+    )
+    assert (
+        classify_error(ConnectionRefusedError(errno.ECONNREFUSED, "x"), 0.1, 5).reason
+        == "connection refused"
+    )
+    timeout = classify_error(av.error.InvalidDataError(errno.EINVAL, "Invalid data"), 5.0, 5)
+    assert timeout.state == StreamState.OFFLINE
+    assert "timeout" in timeout.reason
+    auth = classify_error(
+        av.error.HTTPUnauthorizedError(0, "Server returned 401 Unauthorized"), 0.1, 5
+    )
+    assert auth.state == StreamState.UNAUTHORIZED
+    assert classify_error(RuntimeError("weird"), 0.1, 5).state == StreamState.ERROR
+
+
+def test_camera_status_summary() -> None:
+    assert camera_status([]) == CameraStatus.IDLE
+    assert camera_status([StreamState.LIVE, StreamState.LIVE]) == CameraStatus.LIVE
+    assert camera_status([StreamState.LIVE, StreamState.OFFLINE]) == CameraStatus.DEGRADED
+    assert camera_status([StreamState.OFFLINE]) == CameraStatus.OFFLINE
+    assert (
+        camera_status([StreamState.UNAUTHORIZED, StreamState.OFFLINE]) == CameraStatus.UNAUTHORIZED
+    )
