@@ -59,6 +59,7 @@ def probe_stream(
             first: float | None = None
             frames = 0
             width = height = 0
+            pts: list[float] = []
             for packet in container.demux(vs):
                 for frame in vs.codec_context.decode(packet):
                     now = time.monotonic()
@@ -66,6 +67,8 @@ def probe_stream(
                         first = now
                     frames += 1
                     width, height = frame.width, frame.height
+                    if frame.pts is not None and vs.time_base:
+                        pts.append(float(frame.pts * vs.time_base))
                 if first is not None and time.monotonic() - first >= seconds:
                     break
             if first is None:
@@ -74,7 +77,9 @@ def probe_stream(
                     status=str(StreamState.OFFLINE),
                     reason="stream ended before any picture",
                 )
-            span = time.monotonic() - first
+            # The camera's own clock gives the frame rate; arrival times are bursty at start.
+            span = (max(pts) - min(pts)) if len(pts) > 1 else time.monotonic() - first
+            frames = len(pts) if len(pts) > 1 else frames
             return ProbeResult(
                 **base,
                 status=str(StreamState.LIVE),

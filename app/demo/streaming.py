@@ -124,7 +124,9 @@ class Encoder:
 
     def _encode_loop(self) -> None:
         sink = _ChunkSink()
-        container = av.open(sink, "w", format="mpegts", options={"flush_packets": "1", "omit_video_pes_length": "0"})
+        container = av.open(
+            sink, "w", format="mpegts", options={"flush_packets": "1", "omit_video_pes_length": "0"}
+        )
         try:
             stream = container.add_stream(
                 "libx264",

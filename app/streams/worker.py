@@ -293,7 +293,10 @@ class StreamWorker:
         # Scaling happens here, in the decode thread with the GIL released by swscale,
         # so the GUI thread only blits a picture already at its on-screen size.
         out = frame.reformat(width=w, height=h, format="bgra", interpolation="FAST_BILINEAR")
-        return out.to_ndarray(), w, h, PixelFormat.BGRA
+        data = out.to_ndarray()
+        if not data.flags.c_contiguous:  # padded rows; fit_size's multiple-of-16 widths avoid this
+            data = np.ascontiguousarray(data)
+        return data, w, h, PixelFormat.BGRA
 
 
 def is_local(url: str) -> bool:
@@ -302,8 +305,12 @@ def is_local(url: str) -> bool:
 
 
 def fit_size(src_w: int, src_h: int, box_w: int, box_h: int) -> tuple[int, int]:
-    """Largest size with the source's aspect ratio inside the box (even numbers)."""
+    """Largest size with the source's aspect ratio inside the box.
+
+    The width is a multiple of 16 so that BGRA rows need no padding (FFmpeg aligns line
+    sizes to 64 bytes) and the frame is one contiguous block; the height is even.
+    """
     if box_w <= 0 or box_h <= 0 or (box_w >= src_w and box_h >= src_h):
         return src_w, src_h
     scale = min(box_w / src_w, box_h / src_h)
-    return max(2, int(src_w * scale) & ~1), max(2, int(src_h * scale) & ~1)
+    return max(16, int(src_w * scale) & ~15), max(2, int(src_h * scale) & ~1)

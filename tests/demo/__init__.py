@@ -1,0 +1,1 @@
+"""Tests of the built-in demo: virtual cameras, their pictures, streams, faults and ONVIF."""

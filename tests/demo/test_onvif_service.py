@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
+import socket
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,8 +20,11 @@ from onvif.exceptions import ONVIFError
 from onvif.util import is_auth_error
 from zeep.exceptions import Fault as ZeepFault
 
+from app.demo.fleet import Fleet
 from app.demo.model import Fault, PtzState, VirtualCamera, VirtualOptic
 from app.demo.onvif import OnvifService
+from app.site.loader import load_site
+from app.site.model import Site
 from tests.demo.onvif_testserver import OnvifTestServer, schema_errors
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
@@ -113,6 +119,19 @@ def pos(status: Any) -> tuple[float, float, float]:
 
 def near(a: tuple[float, ...], b: tuple[float, ...], tol: float = 1e-4) -> bool:
     return all(abs(x - y) <= tol for x, y in zip(a, b, strict=True))
+
+
+class ManualClock:
+    """A PtzState clock that moves only when told, so long moves finish at once."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 # --- Device -------------------------------------------------------------------------------------
@@ -323,40 +342,50 @@ async def test_continuous_move_timeout_stops_by_itself() -> None:
 
 
 async def test_continuous_move_without_timeout_uses_the_default() -> None:
-    now = [100.0]
-    camera = dome(clock=lambda: now[0])
+    clock = ManualClock()
+    camera = dome(clock)
     async with serve(camera) as srv, client(srv) as cam:
         ptz = await cam.create_ptz_service()
         token = {"ProfileToken": "profile_0_main"}
         await ptz.ContinuousMove({**token, "Velocity": {"Zoom": {"x": 0.1}}})
-        now[0] += 9.9
+        clock.advance(9.9)
         assert (await ptz.GetStatus(token)).MoveStatus.Zoom == "MOVING"
-        now[0] += 0.2
+        clock.advance(0.2)
         status = await ptz.GetStatus(token)
         assert status.MoveStatus.Zoom == "IDLE"
         assert status.Position.Zoom.x == pytest.approx(0.1 * 0.25 * 10, abs=1e-4)
 
 
 async def test_absolute_and_relative_moves() -> None:
-    async with serve(dome()) as srv, client(srv) as cam:
+    clock = ManualClock()
+    async with serve(dome(clock)) as srv, client(srv) as cam:
         ptz = await cam.create_ptz_service()
         token = {"ProfileToken": "profile_0_main"}
-
-        def reaches(target: tuple[float, float, float]) -> Callable[[], Any]:
-            async def check() -> bool:
-                s = await ptz.GetStatus(token)
-                return near(pos(s), target) and s.MoveStatus.PanTilt == "IDLE"
-
-            return check
 
         await ptz.AbsoluteMove(
             {**token, "Position": {"PanTilt": {"x": 0.2, "y": -0.1}, "Zoom": {"x": 0.5}}}
         )
-        await until(reaches((0.2, -0.1, 0.5)))
+        clock.advance(0.1)
+        status = await ptz.GetStatus(token)
+        assert status.MoveStatus.PanTilt == "MOVING"
+        assert 0 < pos(status)[0] < 0.2
+        clock.advance(5)
+        status = await ptz.GetStatus(token)
+        assert (status.MoveStatus.PanTilt, status.MoveStatus.Zoom) == ("IDLE", "IDLE")
+        assert near(pos(status), (0.2, -0.1, 0.5))
+
+        # Half speed takes twice as long: 0.1 of pan at 2/3 per second * 0.5 = 0.3 s.
         await ptz.RelativeMove(
-            {**token, "Translation": {"PanTilt": {"x": 0.1, "y": 0.0}, "Zoom": {"x": -0.2}}}
+            {
+                **token,
+                "Translation": {"PanTilt": {"x": 0.1, "y": 0.0}, "Zoom": {"x": -0.2}},
+                "Speed": {"PanTilt": {"x": 0.5, "y": 0.5}, "Zoom": {"x": 0.5}},
+            }
         )
-        await until(reaches((0.3, -0.1, 0.3)))
+        clock.advance(0.15)
+        assert pos(await ptz.GetStatus(token))[0] == pytest.approx(0.25, abs=1e-4)
+        clock.advance(5)
+        assert near(pos(await ptz.GetStatus(token)), (0.3, -0.1, 0.3))
 
         # A space the camera does not offer is refused.
         with pytest.raises(ZeepFault) as e:
@@ -367,23 +396,22 @@ async def test_absolute_and_relative_moves() -> None:
 
 
 async def test_presets_and_home() -> None:
-    camera = dome()
+    clock = ManualClock()
+    camera = dome(clock)
     async with serve(camera) as srv, client(srv) as cam:
         ptz = await cam.create_ptz_service()
         token = {"ProfileToken": "profile_0_main"}
 
-        def reaches(target: tuple[float, float, float]) -> Callable[[], Any]:
-            async def check() -> bool:
-                s = await ptz.GetStatus(token)
-                return near(pos(s), target) and s.MoveStatus.PanTilt == "IDLE"
-
-            return check
+        async def at(target: tuple[float, float, float]) -> bool:
+            clock.advance(10)  # long enough for any move
+            s = await ptz.GetStatus(token)
+            return near(pos(s), target) and s.MoveStatus.PanTilt == "IDLE"
 
         async def go(x: float, y: float, z: float) -> None:
             await ptz.AbsoluteMove(
                 {**token, "Position": {"PanTilt": {"x": x, "y": y}, "Zoom": {"x": z}}}
             )
-            await until(reaches((x, y, z)))
+            assert await at((x, y, z))
 
         await go(0.4, 0.2, 0.3)
         preset = await ptz.SetPreset({**token, "PresetName": "Torrazzo"})
@@ -393,14 +421,14 @@ async def test_presets_and_home() -> None:
 
         await go(-0.5, -0.3, 0.0)
         await ptz.GotoPreset({**token, "PresetToken": preset})
-        await until(reaches((0.4, 0.2, 0.3)))
+        assert await at((0.4, 0.2, 0.3))
 
         # Overwrite the same token with the current position.
         await go(0.1, 0.1, 0.1)
         assert await ptz.SetPreset({**token, "PresetToken": preset}) == preset
         await go(0.0, 0.0, 0.0)
         await ptz.GotoPreset({**token, "PresetToken": preset})
-        await until(reaches((0.1, 0.1, 0.1)))
+        assert await at((0.1, 0.1, 0.1))
 
         second = await ptz.SetPreset({**token, "PresetName": "Duomo"})
         assert second != preset
@@ -418,7 +446,7 @@ async def test_presets_and_home() -> None:
         await ptz.SetHomePosition(token)
         await go(0.0, 0.0, 0.0)
         await ptz.GotoHomePosition(token)
-        await until(reaches((-0.2, 0.5, 0.6)))
+        assert await at((-0.2, 0.5, 0.6))
 
         assert set(camera.optics[0].ptz.presets) == {second}  # type: ignore[union-attr]
 
@@ -578,6 +606,8 @@ async def test_stale_created_timestamp_is_refused() -> None:
     async with serve(dome()) as srv, client(srv) as cam:
         # A client clock 10 minutes off, not compensated: the device refuses the token.
         cam.dt_diff = dt.timedelta(minutes=10)
+        for service in cam.services.values():
+            await service.close()
         cam.services.clear()
         dev = await cam.create_devicemgmt_service()
         with pytest.raises(ZeepFault) as e:
@@ -658,3 +688,68 @@ def test_handle_never_raises_on_garbage() -> None:
         assert code in ("env:Sender", "env:Receiver", "env:VersionMismatch")
     status, _, reply = service.handle("/onvif/ptz_service?x=1", {}, _soap("<tptz:GetNodes/>"))
     assert (status, _fault(reply)) == (400, ("env:Sender", ["ter:NotAuthorized"]))
+
+
+# --- The real fleet -----------------------------------------------------------------------------
+
+
+def _start_fleet(site: Site) -> Fleet:
+    """A started Fleet on some free run of ports (it binds base_port + 1 .. + N)."""
+    n = len(site.cameras)
+    for _ in range(10):
+        base = random.randrange(20000, 60000)
+        try:
+            for port in range(base + 1, base + n + 1):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            fleet = Fleet(site, base_port=base, faults={"quad1": Fault.WRONG_PASSWORD},
+                          username=USER, password=PASSWORD)  # fmt: skip
+            fleet.start()
+            return fleet
+        except OSError:
+            continue
+    pytest.fail("no free ports for the fleet")
+
+
+async def test_fleet_serves_onvif_to_the_real_client() -> None:
+    site = load_site(Path(__file__).parents[1] / "data" / "sites" / "minimal.yaml")
+    fleet = await asyncio.to_thread(_start_fleet, site)
+    try:
+        cam = ONVIFCamera("127.0.0.1", fleet.port("ptz1"), USER, PASSWORD, no_cache=True)
+        try:
+            await cam.update_xaddrs()
+            assert cam.xaddrs[NS["ptz"]] == f"{fleet.url('ptz1')}/onvif/ptz_service"
+            media = await cam.create_media_service()
+            uri = await media.GetStreamUri(
+                {
+                    "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}},
+                    "ProfileToken": "profile_0_sub",
+                }
+            )
+            assert uri.Uri.startswith(fleet.url("ptz1"))
+            ptz = await cam.create_ptz_service()
+            await ptz.ContinuousMove(
+                {"ProfileToken": "profile_0_main", "Velocity": {"PanTilt": {"x": 1, "y": 0}}}
+            )
+            status = await ptz.GetStatus({"ProfileToken": "profile_0_main"})
+            assert status.MoveStatus.PanTilt == "MOVING"
+            await ptz.Stop({"ProfileToken": "profile_0_main"})
+            assert fleet.camera("ptz1").optics[0].ptz.moves == 2
+        finally:
+            await cam.close()
+
+        for password, ok in ((PASSWORD, False), (PASSWORD + "-rotated", True)):
+            cam = ONVIFCamera("127.0.0.1", fleet.port("quad1"), USER, password, no_cache=True)
+            try:
+                if ok:
+                    await cam.update_xaddrs()
+                    media = await cam.create_media_service()
+                    assert len(await media.GetProfiles()) == 8
+                else:
+                    with pytest.raises(ZeepFault) as e:
+                        await cam.update_xaddrs()
+                    assert subcodes(e.value) == ["NotAuthorized"]
+            finally:
+                await cam.close()
+    finally:
+        await asyncio.to_thread(fleet.stop)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import faulthandler
 import os
 import re
 import signal
@@ -395,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("rtsp_server: duplicate mount paths\n")
         return 4
 
+    # `kill -USR1 <pid>` dumps every Python thread's stack, for diagnosing a stuck server.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     Gst.init(None)
     return Server(args.host, args.port, mounts).run(args.watch_stdin)
 

@@ -73,6 +73,7 @@ def test_stamp_round_trip_survives_h264() -> None:
 
 def test_fit_size_keeps_aspect() -> None:
     assert fit_size(1920, 1080, 480, 480) == (480, 270)
+    assert fit_size(1920, 1080, 300, 300) == (288, 168)
     assert fit_size(640, 360, 1000, 1000) == (640, 360)
     assert fit_size(640, 360, 0, 0) == (640, 360)
 
