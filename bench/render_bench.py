@@ -155,7 +155,8 @@ class Result:
     path: str
     tiles: int
     frames: int
-    prep_ms: float  # decode-thread work for all tiles, per wall frame (median)
+    prep_ms: float  # decode-thread work for all tiles, per wall frame, wall clock (median)
+    prep_cpu_ms: float  # process CPU during that work (swscale's own threads included)
     gui_ms: float  # GUI-thread repaint of the wall, wall clock (median)
     gui_cpu_ms: float  # process CPU during that repaint (llvmpipe's threads included)
     paint_ms_per_tile: float  # inside paintEvent/paintGL (+glFinish), per tile (median)
@@ -164,7 +165,7 @@ class Result:
 
     @property
     def total_ms(self) -> float:
-        return self.prep_ms + self.gui_cpu_ms
+        return self.prep_cpu_ms + self.gui_cpu_ms
 
 
 def run_path(
@@ -197,6 +198,7 @@ def run_path(
         "naive": prep_naive,
     }[path]
     prep_s: list[float] = []
+    prep_cpu_s: list[float] = []
     gui_s: list[float] = []
     gui_cpu_s: list[float] = []
     for s in surfaces:
@@ -204,6 +206,7 @@ def run_path(
     n = len(sources)
     for i in range(warmup + frames):
         t0 = time.perf_counter()
+        c0 = time.process_time()
         # Each tile gets a different frame, as 16 different cameras would.
         items = [prep(sources[(i + 7 * t) % n], i) for t in range(tiles)]
         t1 = time.perf_counter()
@@ -219,6 +222,7 @@ def run_path(
                 s.paint_s.clear()
         if i >= warmup:
             prep_s.append(t1 - t0)
+            prep_cpu_s.append(c1 - c0)
             gui_s.append(t2 - t1)
             gui_cpu_s.append(c2 - c1)
     paint = [p for s in surfaces for p in s.paint_s]
@@ -234,6 +238,7 @@ def run_path(
         tiles=tiles,
         frames=frames,
         prep_ms=1000 * statistics.median(prep_s),
+        prep_cpu_ms=1000 * statistics.median(prep_cpu_s),
         gui_ms=1000 * statistics.median(gui_s),
         gui_cpu_ms=1000 * statistics.median(gui_cpu_s),
         paint_ms_per_tile=1000 * statistics.median(paint) if paint else float("nan"),
@@ -271,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_path(app, path, tiles, sources, args.frames, args.warmup))
             r = results[-1]
             print(
-                f"{r.path:6} tiles={r.tiles:2}  decode-thread {r.prep_ms:7.2f} ms  "
+                f"{r.path:6} tiles={r.tiles:2}  decode-thread {r.prep_ms:6.2f} ms "
+                f"(CPU {r.prep_cpu_ms:6.2f})  "
                 f"GUI wall {r.gui_ms:7.2f} ms  GUI CPU {r.gui_cpu_ms:7.2f} ms  "
                 f"paint/tile {r.paint_ms_per_tile:6.2f} ms  total CPU {r.total_ms:7.2f} ms"
                 + (f"  ({'; '.join(r.notes)})" if r.notes else ""),

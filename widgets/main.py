@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=5.0, help="stream socket timeout in seconds")
     p.add_argument("--log-level", default=os.environ.get("TORRAZZO_LOG", "WARNING"))
     p.add_argument("--version", action="version", version=f"torrazzo {__version__}")
+    p.add_argument(
+        "--smoke-test",
+        action="store_true",
+        help="check this installation (resources, FFmpeg, Qt, video, ONVIF) and exit",
+    )
     return p
 
 
@@ -96,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.smoke_test:
+        from widgets.smoke import run_smoke_test
+
+        return run_smoke_test()
     return run_gui(args)
 
 

@@ -53,9 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fps-main", type=int, default=DEFAULT_FPS["main"])
     p.add_argument("--fps-sub", type=int, default=DEFAULT_FPS["sub"])
-    p.add_argument(
-        "-v", "--verbose", action="count", default=0, help="debug logging"
-    )
+    p.add_argument("-v", "--verbose", action="count", default=0, help="debug logging")
     return p
 
 

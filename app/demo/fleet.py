@@ -25,7 +25,7 @@ from types import TracebackType
 from app.demo.httpserver import HOST, CameraServer, SoapHandler
 from app.demo.model import Fault, PtzState, VirtualCamera, VirtualOptic
 from app.demo.onvif import OnvifService
-from app.demo.streaming import DEFAULT_FPS, EncoderInfo, StreamHub
+from app.demo.streaming import DEFAULT_FPS, MAX_CLIENT_BACKLOG, EncoderInfo, StreamHub
 from app.site.model import (
     Camera,
     CameraKind,
@@ -129,8 +129,10 @@ class Fleet:
         *,
         username: str = DEMO_USER,
         password: str = DEMO_PASSWORD,
+        max_client_backlog: int = MAX_CLIENT_BACKLOG,
     ) -> None:
         self.site = site
+        self.max_client_backlog = max_client_backlog
         self.base_port = base_port
         self.fps = {"main": fps_main, "sub": fps_sub}
         self._username = username
@@ -251,7 +253,7 @@ class Fleet:
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        hub = self._hub = StreamHub(loop, self.fps)
+        hub = self._hub = StreamHub(loop, self.fps, self.max_client_backlog)
         for cam in self.cameras:
             port = self.base_port + self._numbers[cam.id]
             self._servers[cam.id] = CameraServer(

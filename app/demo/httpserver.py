@@ -217,8 +217,8 @@ class CameraServer:
             await self._serve(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass
-        except BadRequest as exc:
-            log.debug("%s: %s", self.camera.id, exc)
+        except (BadRequest, ValueError) as exc:  # ValueError: over-long line, bad numbers
+            log.debug("%s: bad request: %s", self.camera.id, exc)
             with contextlib.suppress(ConnectionError):
                 writer.write(response_head(400, "text/plain", 0, {"Connection": "close"}))
         except asyncio.CancelledError:
@@ -352,18 +352,13 @@ class CameraServer:
                 await writer.drain()
                 return True
             sub = self._hub.subscribe(self.camera, optic_index, profile)
+            # The client leaving ends the stream like the camera ending it: None in the queue.
+            gone.add_done_callback(lambda _: sub.close())
             try:
-                while True:
-                    nxt: asyncio.Future[Any] = asyncio.ensure_future(sub.next_chunk())
-                    done, _ = await asyncio.wait({nxt, gone}, return_when=asyncio.FIRST_COMPLETED)
-                    if gone in done:
-                        nxt.cancel()
-                        return True
-                    chunk = nxt.result()
-                    if chunk is None:
-                        return True
+                while (chunk := await sub.next_chunk()) is not None:
                     writer.write(chunk)
                     await writer.drain()
+                return True
             finally:
                 self._hub.unsubscribe(sub)
         finally:

@@ -204,6 +204,7 @@ class EncoderInfo:
     bytes_out: int
     cpu_seconds: float
     thread_name: str
+    client_skips: int = 0  # backlogs dropped for slow clients (they resume at a keyframe)
 
 
 @dataclass(eq=False)
@@ -233,7 +234,12 @@ class StreamHub:
     threads reach it through ``call_soon_threadsafe``.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, fps: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fps: dict[str, int] | None = None,
+        max_backlog: int = MAX_CLIENT_BACKLOG,
+    ) -> None:
         self._loop = loop
         self.fps = dict(DEFAULT_FPS if fps is None else fps)
         self._encoders: dict[tuple[str, int, str], Encoder] = {}
@@ -241,6 +247,7 @@ class StreamHub:
         self._stopping: set[Encoder] = set()
         self._lock = threading.Lock()  # guards the two encoder collections for ``active``
         self._joins: set[asyncio.Future[None]] = set()
+        self.max_backlog = max_backlog
 
     def subscribe(self, camera: VirtualCamera, optic_index: int, profile: str) -> Subscriber:
         key = (camera.id, optic_index, profile)
@@ -338,7 +345,7 @@ class StreamHub:
                 if not key:
                     continue
                 sub.waiting_key = False
-            if sub.backlog + len(chunk) > MAX_CLIENT_BACKLOG:
+            if sub.backlog + len(chunk) > self.max_backlog:
                 # Drop the backlog, not the client: it resumes at the next keyframe.
                 while not sub.queue.empty():
                     sub.queue.get_nowait()
@@ -371,6 +378,9 @@ class StreamHub:
                     bytes_out=e.bytes_out,
                     cpu_seconds=e.cpu_seconds,
                     thread_name=e.name,
+                    client_skips=sum(sub.skips for sub in tuple(self._subs.get(key, ())))
+                    if e in current
+                    else 0,
                 )
             )
         return out
