@@ -21,3 +21,20 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(step)
+
+
+def start_fleet_on_free_port(site, **kwargs):  # type: ignore[no-untyped-def]
+    """A demo Fleet for ``site`` on a free range of ports on 127.0.0.1."""
+    import random
+
+    from app.demo.fleet import Fleet
+
+    rng = random.Random()
+    for _ in range(20):
+        fleet = Fleet(site, base_port=rng.randrange(20000, 40000, 50), **kwargs)
+        try:
+            fleet.start()
+        except OSError:
+            continue
+        return fleet
+    raise RuntimeError("no free port range for the demo fleet")

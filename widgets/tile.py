@@ -26,7 +26,7 @@ from app.site.model import Camera, Site
 from app.streams.feed import TileFeed
 from app.streams.frames import FrameRequest
 from app.streams.stats import percentile
-from app.streams.status import NOT_LIVE, StreamState
+from app.streams.status import NOT_LIVE, CameraStatus, StreamState, StreamStatus, camera_status
 from widgets.style import state_colour
 from widgets.video_surface import choose_surface_class
 
@@ -35,7 +35,7 @@ TILE_MIME = "application/x-torrazzo-tile"
 
 
 class QtTileOverlay(QWidget):
-    """Name, neighbourhood, clock, status badge, statistics and the not-live notice."""
+    """Name, neighbourhood, clock, status badge, statistics and the not-live notices."""
 
     def __init__(self, tile: QtTile) -> None:
         super().__init__(tile)
@@ -55,21 +55,40 @@ class QtTileOverlay(QWidget):
         fm = p.fontMetrics()
         line = fm.height() + 4
         camera = tile.camera
-        status = tile.feed.status
         if camera is None:
             p.setPen(QColor(120, 120, 120))
             p.drawText(r, Qt.AlignmentFlag.AlignCenter, "drop a camera here")
             self._draw_focus(p, r)
             return
-        not_live = status.state in NOT_LIVE
-        if not_live:
-            # Never let a frozen last frame pass for live video: dim it under the notice.
-            p.fillRect(r, QColor(0, 0, 0, 170))
+        # Never let a frozen last frame pass for live video: each pane that is not live is
+        # dimmed under a notice saying since when, why, and when the next retry comes.
+        for pane, rect in zip(tile.panes, tile.pane_rects(), strict=True):
+            status = pane.feed.status
+            if status.state in NOT_LIVE or (
+                status.state == StreamState.CONNECTING and not pane.has_picture
+            ):
+                if status.state in NOT_LIVE:
+                    p.fillRect(rect, QColor(0, 0, 0, 170))
+                self._draw_notice(p, rect, status, compact=tile.is_mosaic or small)
+            if tile.is_mosaic:
+                label = f"{pane.optic + 1} {camera.optics[pane.optic].name}"
+                p.fillRect(
+                    QRect(rect.x(), rect.bottom() - line, fm.horizontalAdvance(label) + 10, line),
+                    QColor(0, 0, 0, 130),
+                )
+                p.setPen(QColor(230, 230, 230))
+                p.drawText(
+                    QRect(rect.x() + 5, rect.bottom() - line, rect.width(), line),
+                    Qt.AlignmentFlag.AlignVCenter,
+                    label,
+                )
         # top bar
         p.fillRect(QRect(0, 0, r.width(), line), QColor(0, 0, 0, 140))
         p.setPen(QColor(235, 235, 235))
         hood = tile.neighbourhood_name
-        optic = f" · {camera.optics[tile.feed.optic].name}" if camera.is_multi_optic else ""
+        optic = ""
+        if camera.is_multi_optic and tile.selected_optic is not None:
+            optic = f" · optic {tile.selected_optic + 1} {camera.optics[tile.selected_optic].name}"
         p.drawText(
             QRect(6, 0, r.width() - 12, line),
             Qt.AlignmentFlag.AlignVCenter,
@@ -85,25 +104,27 @@ class QtTileOverlay(QWidget):
             p.fillRect(QRect(0, line, fm.horizontalAdvance(hood) + 12, line), QColor(0, 0, 0, 110))
             p.setPen(QColor(200, 200, 200))
             p.drawText(QRect(6, line, r.width() - 12, line), Qt.AlignmentFlag.AlignVCenter, hood)
-        # status badge, bottom right
-        label = str(status.state).upper()
-        if tile.feed.role is not None and status.state == StreamState.LIVE:
-            label = f"LIVE · {tile.feed.role}"
+        # one status badge for the device, bottom right
+        summary = camera_status(tile.pane_states())
+        label = str(summary).upper()
+        role = tile.feed.role
+        if summary == CameraStatus.LIVE and role is not None:
+            label = f"LIVE · {role}" if not tile.is_mosaic else f"LIVE · {len(tile.panes)} optics"
+        elif summary == CameraStatus.DEGRADED:
+            up = sum(1 for s in tile.pane_states() if s == StreamState.LIVE)
+            label = f"DEGRADED · {up}/{len(tile.panes)} optics"
         bw = fm.horizontalAdvance(label) + 14
         badge = QRect(r.width() - bw - 6, r.height() - line - 4, bw, line)
         p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(state_colour(status.state))
+        p.setBrush(state_colour(summary))
         p.drawRoundedRect(badge, 4, 4)
         p.setPen(QColor(255, 255, 255))
         p.drawText(badge, Qt.AlignmentFlag.AlignCenter, label)
-        if not_live or (status.state == StreamState.CONNECTING and not tile.has_picture):
-            self._draw_notice(p, r, tile)
         if tile.show_stats:
             self._draw_stats(p, r, tile, line)
         self._draw_focus(p, r)
 
-    def _draw_notice(self, p: QPainter, r: QRect, tile: QtTile) -> None:
-        status = tile.feed.status
+    def _draw_notice(self, p: QPainter, r: QRect, status: StreamStatus, compact: bool) -> None:
         lines = []
         if status.state == StreamState.CONNECTING:
             lines.append("connecting…")
@@ -114,7 +135,7 @@ class QtTileOverlay(QWidget):
             lines.append(f"{status.state} since {since}")
             if status.reason:
                 lines.append(status.reason)
-            if status.next_retry_at is not None:
+            if status.next_retry_at is not None and not compact:
                 wait = max(0, round(status.next_retry_at - time.time()))
                 lines.append(f"next retry in {wait} s" if wait else "retrying now")
         p.setPen(QColor(255, 255, 255))
@@ -152,52 +173,125 @@ class QtTileOverlay(QWidget):
             p.drawRect(r.adjusted(1, 1, -1, -1))
 
 
+class _Pane:
+    """One video picture inside a tile: a TileFeed and its surface (one per optic in a mosaic)."""
+
+    def __init__(self, tile: QtTile, feed: TileFeed, optic: int) -> None:
+        self.tile = tile
+        self.feed = feed
+        self.optic = optic
+        self.surface = choose_surface_class()(tile)
+        self.surface.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
+        self.surface.frame_presented.connect(self._on_presented)
+        self.surface.request_changed.connect(self._on_request)
+        self.surface.show()
+        self.sent_at: dict[int, int] = {}
+        self.has_picture = False
+
+    def set_geometry(self, rect: QRect) -> None:
+        self.surface.setGeometry(rect)
+        self.feed.set_height(round(rect.height() * self.tile.devicePixelRatioF()))
+        self.feed.set_request(self.surface.wanted_request())
+
+    def refresh(self) -> None:
+        frame = self.feed.take_frame()
+        if frame is None:
+            return
+        if frame.sent_at_ns is not None:
+            self.sent_at[frame.seq] = frame.sent_at_ns
+            if len(self.sent_at) > 8:
+                self.sent_at.pop(next(iter(self.sent_at)))
+        self.has_picture = True
+        self.surface.show_frame(frame)
+
+    def _on_presented(self, seq: int, _t: float) -> None:
+        self.tile.presented += 1
+        self.feed.presented += 1
+        sent = self.sent_at.pop(seq, None)
+        if sent is not None:
+            self.tile.record_latency((time.time_ns() - sent) / 1e6)
+
+    def _on_request(self, request: object) -> None:
+        if isinstance(request, FrameRequest):
+            self.feed.set_request(request)
+
+    def close(self) -> None:
+        self.feed.close()
+        self.surface.hide()
+        self.surface.deleteLater()
+
+
+def mosaic_grid(optics: int) -> tuple[int, int]:
+    """Rows and columns of the mosaic for a device with ``optics`` optics."""
+    if optics <= 1:
+        return 1, 1
+    if optics == 2:
+        return 1, 2
+    cols = 2 if optics <= 4 else 3
+    return (optics + cols - 1) // cols, cols
+
+
 class QtTile(QWidget):
-    """A tile of the wall. The model is its TileFeed plus the tile's place in the Layout.
+    """A tile of the wall: one camera, or one optic of a multi-optic camera, or its mosaic.
+
+    The model is the tile's entry in the Layout (camera and selected optic); each picture
+    shown is a pane with its own TileFeed, so a mosaic decodes every optic (on sub streams,
+    being small) and a selected optic decodes only that optic.
 
     Signals:
         clicked(int index), double_clicked(int index),
-        camera_dropped(int index, str camera_id), tile_dropped(int source, int target).
+        camera_dropped(int index, str camera_id), tile_dropped(int source, int target),
+        optic_clicked(int index, int optic): a click on one optic of a mosaic.
     """
 
     clicked = Signal(int)
     double_clicked = Signal(int)
     camera_dropped = Signal(int, str)
     tile_dropped = Signal(int, int)
+    optic_clicked = Signal(int, int)
 
     def __init__(
-        self, index: int, feed: TileFeed, site: Site, parent: QWidget | None = None
+        self,
+        index: int,
+        feed_factory: Callable[[], TileFeed],
+        site: Site,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.index = index
-        self.feed = feed
+        self._feed_factory = feed_factory
         self._site = site
         self.focused = False
         self.show_stats = False
         self.presented = 0
-        self.has_picture = False
         self._latency: deque[float] = deque(maxlen=250)
-        self._sent_at: dict[int, int] = {}
         self._press: QPoint | None = None
+        self.camera: Camera | None = None
+        self.selected_optic: int | None = None
+        self.panes: list[_Pane] = []
         self.setAcceptDrops(True)
         self.setMinimumSize(40, 30)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        surface_class = choose_surface_class()
-        self.surface = surface_class(self)
-        self.surface.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
-        self.surface.frame_presented.connect(self._on_surface_presented)
-        self.surface.request_changed.connect(self._on_surface_request)
         self.overlay = QtTileOverlay(self)
-        self.overlay.raise_()
-        self.feed.set_request(self.surface.wanted_request())
+        self._set_panes([0])
+
+    # -- what the tile shows ----------------------------------------------------------------
+    @property
+    def feed(self) -> TileFeed:
+        """The first pane's feed (the only one unless a mosaic is shown)."""
+        return self.panes[0].feed
 
     @property
-    def camera(self) -> Camera | None:
-        return self.feed.camera
+    def is_mosaic(self) -> bool:
+        return len(self.panes) > 1
+
+    @property
+    def has_picture(self) -> bool:
+        return any(p.has_picture for p in self.panes)
 
     @property
     def neighbourhood_name(self) -> str:
-        cam = self.feed.camera
+        cam = self.camera
         if cam is None:
             return ""
         try:
@@ -205,25 +299,54 @@ class QtTile(QWidget):
         except KeyError:
             return cam.neighbourhood
 
-    def show_camera(self, camera: Camera | None, optic: int = 0) -> None:
-        if camera != self.feed.camera or optic != self.feed.optic:
-            self.surface.clear()
-            self.has_picture = False
+    def show_camera(self, camera: Camera | None, optic: int | None = None) -> None:
+        """Show a camera; for a multi-optic camera ``optic`` None means the mosaic."""
+        if camera is not None and camera.is_multi_optic and not camera.composite and optic is None:
+            wanted = list(range(len(camera.optics)))
+        else:
+            wanted = [optic or 0]
+        if camera != self.camera or wanted != [p.optic for p in self.panes]:
             self._latency.clear()
-        self.feed.show(camera, optic)
+            self._set_panes(wanted)
+        self.camera, self.selected_optic = camera, optic
+        for pane in self.panes:
+            pane.feed.show(camera, pane.optic)
+        self._layout_panes()
         self.overlay.update()
 
+    def _set_panes(self, optics: list[int]) -> None:
+        for pane in self.panes:
+            pane.close()
+        self.panes = [_Pane(self, self._feed_factory(), o) for o in optics]
+        self.overlay.raise_()
+
+    def pane_rects(self) -> list[QRect]:
+        rows, cols = mosaic_grid(len(self.panes))
+        w, h = self.width(), self.height()
+        rects = []
+        for i in range(len(self.panes)):
+            r, c = divmod(i, cols)
+            x0, x1 = c * w // cols, (c + 1) * w // cols
+            y0, y1 = r * h // rows, (r + 1) * h // rows
+            gap = 1 if len(self.panes) > 1 else 0
+            rects.append(QRect(x0, y0, x1 - x0 - gap, y1 - y0 - gap))
+        return rects
+
+    def _layout_panes(self) -> None:
+        for pane, rect in zip(self.panes, self.pane_rects(), strict=True):
+            pane.set_geometry(rect)
+        self.overlay.setGeometry(self.rect())
+
     def refresh(self) -> None:
-        """Called by the wall's display timer: show the newest frame if there is one."""
-        frame = self.feed.take_frame()
-        if frame is None:
-            return
-        if frame.sent_at_ns is not None:
-            self._sent_at[frame.seq] = frame.sent_at_ns
-            if len(self._sent_at) > 8:
-                self._sent_at.pop(next(iter(self._sent_at)))
-        self.has_picture = True
-        self.surface.show_frame(frame)
+        """Called by the wall's display timer: show the newest frame of each pane."""
+        for pane in self.panes:
+            pane.refresh()
+
+    def pane_states(self) -> list[StreamState]:
+        return [p.feed.status.state for p in self.panes]
+
+    def record_latency(self, ms: float) -> None:
+        self._latency.append(ms)
 
     def latency_ms(self) -> tuple[float, float] | None:
         """Glass-to-glass latency at presentation (median, p95), where frames carry a stamp."""
@@ -235,32 +358,25 @@ class QtTile(QWidget):
     def latency_samples(self) -> list[float]:
         return list(self._latency)
 
-    def _on_surface_presented(self, seq: int, _t: float) -> None:
-        self.presented += 1
-        self.feed.presented += 1
-        sent = self._sent_at.pop(seq, None)
-        if sent is not None:
-            self._latency.append((time.time_ns() - sent) / 1e6)
-
-    def _on_surface_request(self, request: object) -> None:
-        if isinstance(request, FrameRequest):
-            self.feed.set_request(request)
+    def close_feeds(self) -> None:
+        for pane in self.panes:
+            pane.feed.close()
 
     # -- geometry and visibility ----------------------------------------------------------
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        self.surface.setGeometry(self.rect())
-        self.overlay.setGeometry(self.rect())
-        self.feed.set_height(round(self.height() * self.devicePixelRatioF()))
+        self._layout_panes()
 
     def showEvent(self, event: object) -> None:
-        self.feed.set_visible(True)
+        for pane in self.panes:
+            pane.feed.set_visible(True)
 
     def hideEvent(self, event: object) -> None:
         # A hidden tile decodes nothing (maximised neighbour, minimised window).
-        self.feed.set_visible(False)
-        self.surface.clear()
-        self.has_picture = False
+        for pane in self.panes:
+            pane.feed.set_visible(False)
+            pane.surface.clear()
+            pane.has_picture = False
 
     # -- mouse, drag and drop ---------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
@@ -269,7 +385,7 @@ class QtTile(QWidget):
             self.clicked.emit(self.index)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        if self._press is None or self.feed.camera is None:
+        if self._press is None or self.camera is None:
             return
         if (event.position().toPoint() - self._press).manhattanLength() < 12:
             return
@@ -277,11 +393,16 @@ class QtTile(QWidget):
         drag = QDrag(self)
         mime = QMimeData()
         mime.setData(TILE_MIME, str(self.index).encode())
-        mime.setText(self.feed.camera.id)
+        mime.setText(self.camera.id)
         drag.setMimeData(mime)
         drag.exec(Qt.DropAction.MoveAction)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._press is not None and self.is_mosaic:
+            for pane, rect in zip(self.panes, self.pane_rects(), strict=True):
+                if rect.contains(self._press):
+                    self.optic_clicked.emit(self.index, pane.optic)
+                    break
         self._press = None
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:

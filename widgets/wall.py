@@ -71,25 +71,29 @@ class QtWall(QWidget):
             self._rebuild(layout)
         for tile, content in zip(self.tiles, layout.tiles, strict=True):
             camera = self._cameras.get(content.camera_id) if content.camera_id else None
-            tile.show_camera(camera, content.optic or 0)
+            tile.show_camera(camera, content.optic)
             tile.focused = tile.index == layout.focused
             tile.overlay.update()
         self._place(layout)
 
+    def _new_feed(self) -> TileFeed:
+        return TileFeed(self._engine, self._board)
+
     def _rebuild(self, layout: Layout) -> None:
         for tile in self.tiles:
-            tile.feed.close()
+            tile.close_feeds()
             self._grid.removeWidget(tile)
             tile.deleteLater()
         self.tiles = []
         self._spec_name = layout.spec.name
         for i in range(layout.spec.size):
-            tile = QtTile(i, TileFeed(self._engine, self._board), self._site, self)
+            tile = QtTile(i, self._new_feed, self._site, self)
             tile.show_stats = self.show_stats
             tile.clicked.connect(self._on_tile_clicked)
             tile.double_clicked.connect(self.toggle_maximize)
             tile.camera_dropped.connect(self._on_camera_dropped)
             tile.tile_dropped.connect(self._on_tile_dropped)
+            tile.optic_clicked.connect(self.select_optic)
             self.tiles.append(tile)
         for r in range(16):
             self._grid.setRowStretch(r, 1 if r < layout.spec.rows else 0)
@@ -146,6 +150,29 @@ class QtWall(QWidget):
         focused = self.model.layout.focused
         self.model.apply(lambda lay: ops.assign(lay, focused, camera.id))
 
+    def select_optic(self, index: int, optic: int | None) -> None:
+        """Show one optic of a multi-optic camera on tile ``index`` (None: the mosaic)."""
+        content = self.model.layout.tiles[index]
+        camera = self._cameras.get(content.camera_id) if content.camera_id else None
+        if camera is None or not camera.is_multi_optic:
+            return
+        if optic is not None and not 0 <= optic < len(camera.optics):
+            return
+        self.model.apply(lambda lay: ops.select_optic(ops.focus(lay, index), index, optic))
+
+    def toggle_expand(self) -> None:
+        """Expand the focused multi-optic camera into adjacent tiles, or collapse it back."""
+        index = self.model.layout.focused
+        content = self.model.layout.tiles[index]
+        camera = self._cameras.get(content.camera_id) if content.camera_id else None
+        if camera is None or not camera.is_multi_optic:
+            return
+        n = len(camera.optics)
+        if content.optic is None:
+            self.model.expand(index, n)
+        else:
+            self.model.collapse(index)
+
     def set_show_stats(self, on: bool) -> None:
         self.show_stats = on
         for tile in self.tiles:
@@ -163,6 +190,18 @@ class QtWall(QWidget):
         if key in moves and self.model.layout.maximized is None:
             dr, dc = moves[key]
             self.model.apply(lambda lay: ops.move_focus(lay, dr, dc))
+        elif (
+            Qt.Key.Key_1 <= key <= Qt.Key.Key_9
+            and not event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
+            self.select_optic(self.model.layout.focused, key - Qt.Key.Key_1)
+        elif (
+            key == Qt.Key.Key_Escape
+            and self.model.layout.tiles[self.model.layout.focused].optic is not None
+        ):
+            self.select_optic(self.model.layout.focused, None)
+        elif key == Qt.Key.Key_E and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.toggle_expand()
         elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) or (
             key == Qt.Key.Key_Escape and self.model.layout.maximized is not None
         ):
@@ -177,7 +216,7 @@ class QtWall(QWidget):
         self._timer.stop()
         self._overlay_timer.stop()
         for tile in self.tiles:
-            tile.feed.close()
+            tile.close_feeds()
 
     def tile_stats(self, seconds: float) -> list[dict[str, object]]:
         """Per-tile statistics for --stats-json (frames presented over ``seconds``)."""

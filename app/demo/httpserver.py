@@ -23,6 +23,7 @@ import contextlib
 import hmac
 import logging
 import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 MAX_HEADER_LINE = 8192
 MAX_BODY = 1_000_000
+VIDEO_SNDBUF = 64 * 1024
 IDLE_TIMEOUT = 30.0  # keep-alive connections idle longer than this are closed
 # What a camera with the wrong-password fault expects instead (the ONVIF service agrees).
 ROTATED_SUFFIX = "-rotated"
@@ -351,6 +353,11 @@ class CameraServer:
             if request.method == "HEAD":
                 await writer.drain()
                 return True
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                # A small kernel buffer (no autotuning up to 4 MB) keeps a slow client's
+                # delay bounded and lets the hub notice it and skip to the next keyframe.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, VIDEO_SNDBUF)
             sub = self._hub.subscribe(self.camera, optic_index, profile)
             # The client leaving ends the stream like the camera ending it: None in the queue.
             gone.add_done_callback(lambda _: sub.close())

@@ -134,8 +134,9 @@ class Encoder:
                 options={
                     "preset": "ultrafast",
                     "tune": "zerolatency",
-                    "keyint": str(self.fps),
-                    "min-keyint": str(self.fps),
+                    # A 1 s GOP, no scene-cut keyframes: clients join within a second.
+                    "g": str(self.fps),
+                    "x264-params": f"keyint={self.fps}:min-keyint={self.fps}:scenecut=0",
                     "bf": "0",
                     "crf": CRF,
                     # One thread per encoder: dozens of encoders must not each spawn a pool.

@@ -53,6 +53,38 @@ def select_optic(layout: Layout, index: int, optic: int | None) -> Layout:
     return replace(layout, tiles=tuple(tiles))
 
 
+def expand_device(layout: Layout, index: int, optics: int) -> Layout:
+    """A multi-optic camera's mosaic on tile ``index`` becomes one tile per optic.
+
+    The optics take ``index`` and the tiles after it; what was there moves along (tiles
+    pushed past the end of the layout drop off), so ``collapse_device`` undoes it.
+    """
+    _check(layout, index)
+    camera = layout.tiles[index].camera_id
+    if camera is None or optics < 2:
+        return layout
+    tiles = list(layout.tiles)
+    expanded = [Tile(camera, i) for i in range(optics)]
+    tiles = tiles[:index] + expanded + tiles[index + 1 :]
+    return replace(layout, tiles=tuple(tiles[: layout.spec.size]), focused=index)
+
+
+def collapse_device(layout: Layout, index: int) -> Layout:
+    """Undo ``expand_device``: the camera's per-optic tiles become one mosaic tile again."""
+    _check(layout, index)
+    camera = layout.tiles[index].camera_id
+    if camera is None:
+        return layout
+    mine = [i for i, t in enumerate(layout.tiles) if t.camera_id == camera and t.optic is not None]
+    if not mine:
+        return layout
+    first = mine[0]
+    rest = [t for i, t in enumerate(layout.tiles) if i not in mine]
+    rest.insert(first, Tile(camera, None))
+    rest += [Tile()] * (layout.spec.size - len(rest))
+    return replace(layout, tiles=tuple(rest), focused=first)
+
+
 def move_focus(layout: Layout, d_row: int, d_col: int) -> Layout:
     """Keyboard navigation: focus the tile next to the focused one in a direction."""
     spec = layout.spec

@@ -41,6 +41,7 @@ class WallModel:
             else "2x2"
         )
         self.changed: Signal[[Layout]] = Signal()
+        self._expanded: dict[str, tuple[Layout, Layout]] = {}
         self._ensure(self._current)
 
     def _ensure(self, name: str) -> Layout:
@@ -70,6 +71,22 @@ class WallModel:
             return
         self._layouts[self._current] = new
         self.changed.emit(new)
+
+    def expand(self, index: int, optics: int) -> None:
+        """Expand a multi-optic camera into adjacent tiles, remembering what it displaced."""
+        before = self.layout
+        self.apply(lambda lay: ops.expand_device(lay, index, optics))
+        if self.layout != before:
+            self._expanded[self._current] = (before, self.layout)
+
+    def collapse(self, index: int) -> None:
+        """Undo ``expand``: exactly the previous layout if nothing changed since, else collapse."""
+        saved = self._expanded.pop(self._current, None)
+        if saved is not None and saved[1] == self.layout:
+            restored = replace(saved[0], focused=saved[0].focused)
+            self.apply(lambda _lay: restored)
+        else:
+            self.apply(lambda lay: ops.collapse_device(lay, index))
 
     def fill(self, camera_ids: Sequence[str]) -> None:
         """Fill the current layout with cameras in order (for --layout runs)."""

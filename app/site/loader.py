@@ -21,6 +21,7 @@ from app.site.model import (
     Camera,
     CameraKind,
     CredentialRef,
+    MapBackground,
     Neighbourhood,
     OnvifEndpoint,
     Optic,
@@ -573,6 +574,7 @@ def _build(spec: SiteSpec, path: Path | None) -> Site:
         Neighbourhood(id=n.id, name=n.name, outline=tuple((lat, lon) for lat, lon in n.outline))
         for n in spec.neighbourhoods
     )
+    background = spec.map.background if spec.map is not None else None
     return Site(
         name=spec.name,
         cameras=cameras,
@@ -580,6 +582,17 @@ def _build(spec: SiteSpec, path: Path | None) -> Site:
         credentials=tuple(credentials.values()),
         schema_version=spec.schema_version,
         path=path,
+        map_background=None
+        if background is None
+        else MapBackground(
+            kind=background.kind,
+            path=background.path or "",
+            url=background.url or "",
+            attribution=background.attribution,
+            bounds=background.bounds,
+            cache=background.cache or "",
+            max_zoom=background.max_zoom,
+        ),
     )
 
 
@@ -662,4 +675,5 @@ def _build_camera(cam: CameraSpec, credentials: Mapping[str, CredentialRef]) -> 
         onvif=onvif,
         composite=cam.composite,
         notes=cam.notes,
+        map_xy=cam.map_xy,
     )

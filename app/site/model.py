@@ -89,6 +89,7 @@ class Camera:
     onvif: OnvifEndpoint | None = None
     composite: bool = False  # the device sends one 2x2/1x2 mosaic stream
     notes: str = ""  # free text for operators (context of the site survey)
+    map_xy: tuple[float, float] | None = None  # position on a floor-plan image, in pixels
 
     @property
     def is_multi_optic(self) -> bool:
@@ -106,6 +107,24 @@ class Neighbourhood:
 
 
 @dataclass(frozen=True, slots=True)
+class MapBackground:
+    """What the map draws under the outlines: a tile file, a tile server or a floor plan.
+
+    ``path`` is as written in the site file (relative to it, or absolute); ``bounds`` places
+    an image on the globe as ((south, west), (north, east)); without it an image is a floor
+    plan in pixels and cameras use ``Camera.map_xy``.
+    """
+
+    kind: str  # "mbtiles", "pmtiles", "xyz" or "image"
+    path: str = ""
+    url: str = ""
+    attribution: str = ""
+    bounds: tuple[tuple[float, float], tuple[float, float]] | None = None
+    cache: str = ""  # xyz: on-disk tile cache directory ("" = the per-user cache)
+    max_zoom: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Site:
     name: str
     cameras: tuple[Camera, ...]
@@ -113,6 +132,7 @@ class Site:
     credentials: tuple[CredentialRef, ...] = ()
     schema_version: int = SCHEMA_VERSION
     path: Path | None = field(default=None, compare=False)
+    map_background: MapBackground | None = None
 
     def camera(self, camera_id: str) -> Camera:
         for c in self.cameras:

@@ -6,7 +6,15 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from app.site.model import CameraKind
 
@@ -152,6 +160,38 @@ class CameraSpec(_Spec):
     optics: list[OpticSpec] | None = None
     composite: bool = False
     notes: str = ""
+    map_xy: tuple[float, float] | None = None
+
+
+class MapBackgroundSpec(_Spec):
+    kind: Literal["mbtiles", "pmtiles", "xyz", "image"]
+    path: str | None = Field(None, min_length=1)
+    url: str | None = Field(None, min_length=1)
+    attribution: str = ""
+    bounds: tuple[tuple[float, float], tuple[float, float]] | None = None
+    cache: str | None = Field(None, min_length=1)
+    max_zoom: int | None = Field(None, ge=0, le=24)
+
+    @model_validator(mode="after")
+    def _source(self) -> MapBackgroundSpec:
+        if self.kind == "xyz":
+            if not self.url:
+                raise ValueError("an xyz background needs 'url' (with {z}, {x} and {y})")
+            if not all(k in self.url for k in ("{z}", "{x}", "{y}")):
+                raise ValueError("the xyz 'url' must contain {z}, {x} and {y}")
+            if url_scheme(self.url) not in ("http", "https"):
+                raise ValueError("the xyz 'url' must be http:// or https://")
+        elif not self.path:
+            raise ValueError(f"a {self.kind} background needs 'path' (relative to the site file)")
+        if self.bounds is not None:
+            (south, west), (north, east) = self.bounds
+            if not (-90 <= south < north <= 90 and -180 <= west < east <= 180):
+                raise ValueError("'bounds' is [[south, west], [north, east]] in degrees")
+        return self
+
+
+class MapSpec(_Spec):
+    background: MapBackgroundSpec | None = None
 
 
 class SiteSpec(_Spec):
@@ -160,3 +200,4 @@ class SiteSpec(_Spec):
     credentials: dict[str, CredentialSpec] = Field(default_factory=dict)
     neighbourhoods: list[NeighbourhoodSpec] = Field(default_factory=list)
     cameras: list[CameraSpec]
+    map: MapSpec | None = None

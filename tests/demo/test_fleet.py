@@ -254,6 +254,9 @@ def test_snapshot_and_onvif_routes(demo: Fleet) -> None:
 
 def test_a_stalled_client_does_not_hold_back_the_others() -> None:
     small = start_on_free_port(SITE, faults={}, max_client_backlog=60_000)
+    ptz = small.camera("dome").optics[0].ptz
+    assert ptz is not None
+    ptz.continuous_move(1.0, 0.0, 0.0, timeout=None)  # a panning picture costs more bits
     try:
         stalled = socket.socket()
         # A tiny receive window so the server's buffers fill within a second or two.
@@ -354,7 +357,7 @@ def test_torrazzo_sim_command(tmp_path: Any) -> None:
         assert "30 cameras" in out
         assert f"http://127.0.0.1:{base + 5}" in out
         assert "[offline]" in out
-        assert "cam19" in out and "cam19    " in out
+        assert "cam19    " in out
         assert not refused(base + 1)
         assert refused(base + 5)
         assert not refused(base + 19)  # --no-faults cleared the default cam19 fault

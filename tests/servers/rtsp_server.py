@@ -25,7 +25,6 @@ import os
 import re
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -172,38 +171,28 @@ class Picture:
 
 
 class Feeder:
-    """Pushes frames into one media's appsrc at its frame rate, on its own thread."""
+    """Feeds one media's appsrc from its ``need-data`` signal, paced to the frame rate.
+
+    The handler runs in the appsrc streaming thread, so frames are made only while the
+    pipeline runs (a client plays the media) and stop with it; sleeping there until the
+    next frame is due is what paces a live source.
+    """
 
     def __init__(self, spec: MountSpec, appsrc: Any) -> None:
-        self.spec = spec
-        self.appsrc = appsrc
         self.picture = Picture(spec)
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"feed{spec.path}", daemon=True)
+        self.period = 1.0 / spec.fps
+        self.due = 0.0
+        appsrc.connect("need-data", self._on_need_data)
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        if self.thread is not threading.current_thread():
-            self.thread.join(timeout=2.0)
-
-    def _run(self) -> None:
-        period = 1.0 / self.spec.fps
-        deadline = time.monotonic()
-        while not self.stop_event.is_set():
-            data = self.picture.next_frame()
-            ret = self.appsrc.emit("push-buffer", Gst.Buffer.new_wrapped(data))
-            if ret == Gst.FlowReturn.FLUSHING or ret == Gst.FlowReturn.EOS:
-                # The media is shutting down; unprepared will stop us, don't spin meanwhile.
-                pass
-            deadline += period
-            delay = deadline - time.monotonic()
-            if delay < -period:
-                deadline = time.monotonic()  # fell behind (CPU starved): don't burst to catch up
-            elif delay > 0:
-                self.stop_event.wait(delay)
+    def _on_need_data(self, appsrc: Any, _length: int) -> None:
+        now = time.monotonic()
+        if self.due - now > 0:
+            time.sleep(self.due - now)
+            self.due += self.period
+        else:
+            # First frame, or we fell behind (CPU starved): restart the cadence, no burst.
+            self.due = now + self.period
+        appsrc.emit("push-buffer", Gst.Buffer.new_wrapped(self.picture.next_frame()))
 
 
 def launch_line(spec: MountSpec) -> str:
@@ -213,10 +202,9 @@ def launch_line(spec: MountSpec) -> str:
         f"framerate={spec.fps}/1,colorimetry=bt601,interlace-mode=progressive"
     )
     # Keep only the newest frames when the encoder lags: latency beats completeness here.
-    src = (
-        "appsrc name=src is-live=true do-timestamp=true format=time "
-        f"max-buffers=2 leaky-type=downstream caps={caps}"
-    )
+    # Pushing from a separate thread at our own pace, racing media preparation, left
+    # about 3 % of new media stuck without data; need-data feeding (Feeder) has not.
+    src = f"appsrc name=src is-live=true do-timestamp=true format=time block=false caps={caps}"
     kbps = max(256, spec.width * spec.height * spec.fps // 11000)
     if spec.codec == "h265":
         enc = (
@@ -234,15 +222,13 @@ def launch_line(spec: MountSpec) -> str:
 
 
 class Server:
-    """The gst-rtsp-server instance and the feeders of its live media."""
+    """The gst-rtsp-server instance with its mounts."""
 
     def __init__(self, host: str, port: int, mounts: list[MountSpec]) -> None:
         self.loop = GLib.MainLoop()
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address(host)
         self.server.set_service(str(port))
-        self.feeders: dict[int, Feeder] = {}
-        self.lock = threading.Lock()
 
         self.pool = GstRtspServer.RTSPAddressPool()
         if not self.pool.add_range(host, host, UDP_PORT_RANGE[0], UDP_PORT_RANGE[1], 0):
@@ -291,18 +277,8 @@ class Server:
         return factory
 
     def _on_media_configure(self, _factory: Any, media: Any, spec: MountSpec) -> None:
-        appsrc = media.get_element().get_by_name_recurse_up("src")
-        feeder = Feeder(spec, appsrc)
-        with self.lock:
-            self.feeders[id(media)] = feeder
-        media.connect("unprepared", self._on_unprepared)
-        feeder.start()
-
-    def _on_unprepared(self, media: Any) -> None:
-        with self.lock:
-            feeder = self.feeders.pop(id(media), None)
-        if feeder is not None:
-            feeder.stop()
+        # The signal connection keeps the Feeder alive exactly as long as the media.
+        Feeder(spec, media.get_element().get_by_name_recurse_up("src"))
 
     def _cleanup_sessions(self) -> bool:
         # Expires sessions of clients that vanished (UDP), so their media stops encoding.
@@ -331,11 +307,6 @@ class Server:
         sys.stdout.write(f"READY port={self.server.get_bound_port()}\n")
         sys.stdout.flush()
         self.loop.run()
-        with self.lock:
-            feeders = list(self.feeders.values())
-            self.feeders.clear()
-        for feeder in feeders:
-            feeder.stop()
         return 0
 
     def _quit(self) -> bool:
@@ -403,4 +374,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter finalisation: GStreamer streaming threads may still be inside
+    # Python callbacks (need-data), and tearing Python down under them can crash.
+    os._exit(status)

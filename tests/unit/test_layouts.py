@@ -105,3 +105,25 @@ def test_relayout_keeps_order_and_fills_from_fallback() -> None:
     assert [t.camera_id for t in small.tiles] == ["a"]
     big = ops.relayout(lay, "3x3", ["a", "e", "f"])
     assert [t.camera_id for t in big.tiles][:6] == ["a", "b", "c", "d", "e", "f"]
+
+
+def test_expand_and_collapse_a_multi_optic_device() -> None:
+    lay = ops.new_layout("3x3", ["a", "quad", "b", "c", "d"])
+    expanded = ops.expand_device(lay, 1, 4)
+    assert [(t.camera_id, t.optic) for t in expanded.tiles][:8] == [
+        ("a", None),
+        ("quad", 0),
+        ("quad", 1),
+        ("quad", 2),
+        ("quad", 3),
+        ("b", None),
+        ("c", None),
+        ("d", None),
+    ]
+    back = ops.collapse_device(expanded, 3)
+    assert back.tiles == lay.tiles
+    assert back.focused == 1
+    # Selecting an optic is kept with the layout, and None returns to the mosaic.
+    selected = ops.select_optic(lay, 1, 2)
+    assert selected.tiles[1] == Tile("quad", 2)
+    assert ops.select_optic(selected, 1, None).tiles[1] == Tile("quad", None)

@@ -1,0 +1,1 @@
+"""The site map without Qt: projection, marker state, attention, tile sources, editing."""

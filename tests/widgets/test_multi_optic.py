@@ -1,0 +1,125 @@
+"""Bi- and quad-optic cameras on the wall, against the demo's virtual cameras."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.demo.fleet import ensure_demo_env
+from app.health import StatusBoard
+from app.layouts import ops
+from app.layouts.store import WallModel, load_wall_state, save_wall_state
+from app.site.loader import REFERENCE_SITE, load_site
+from app.streams.engine import StreamEngine
+from app.streams.status import StreamState
+from app.streams.urls import open_url
+from app.streams.worker import StreamOptions
+from tests.helpers import start_fleet_on_free_port
+from widgets.bridge import MainThreadBridge
+from widgets.main_window import MainWindow
+
+QUAD, BI = "cam10", "cam03"
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    ensure_demo_env()
+    f = start_fleet_on_free_port(load_site(REFERENCE_SITE), faults={})
+    yield f
+    f.stop()
+
+
+def _window(qtbot, site, tmp_path: Path, tiles: list[str]):
+    engine = StreamEngine(
+        StreamOptions(timeout=2.0, backoff_initial=0.2, backoff_max=1.0), url_resolver=open_url
+    )
+    model = WallModel(load_wall_state(tmp_path / "wall.json"), [])
+    model.apply(lambda lay: ops.new_layout("2x2", tiles))
+    win = MainWindow(site, model, engine, StatusBoard(engine), MainThreadBridge())
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    return win, engine, model
+
+
+def _optic_keys(engine: StreamEngine, port: int) -> list[str]:
+    return sorted(k.split(f":{port}")[1] for k in engine.open_keys() if f":{port}/" in k)
+
+
+def test_mosaic_selection_and_saved_layout(qtbot, fleet, tmp_path: Path) -> None:
+    site = fleet.site_for_client()
+    win, engine, model = _window(qtbot, site, tmp_path, [QUAD, BI])
+    try:
+        quad, bi = win.wall.tiles[0], win.wall.tiles[1]
+        assert len(quad.panes) == 4
+        assert len(bi.panes) == 2
+        port = fleet.port(QUAD)
+        # The mosaic decodes all four optics, each on its sub stream (the panes are small).
+        assert _optic_keys(engine, port) == [f"/video/{i}/sub.ts" for i in range(1, 5)]
+        qtbot.waitUntil(lambda: all(p.has_picture for p in quad.panes), timeout=20000)
+        # Press 3 on the focused tile: optic 3 alone fills the tile; the others stop decoding.
+        win.wall.setFocus()
+        qtbot.keyClick(win.wall, Qt.Key.Key_3)
+        assert model.layout.tiles[0].optic == 2
+        assert len(quad.panes) == 1
+        qtbot.waitUntil(lambda: _optic_keys(engine, port) == ["/video/3/sub.ts"], timeout=5000)
+        # Maximised, the selected optic is large enough for its main stream.
+        qtbot.keyClick(win.wall, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: _optic_keys(engine, port) == ["/video/3/main.ts"], timeout=20000)
+        qtbot.keyClick(win.wall, Qt.Key.Key_Return)  # un-maximise
+        # The selection is part of the layout and survives a save and a restart.
+        save_wall_state(tmp_path / "wall.json", model.state())
+        restored = WallModel(load_wall_state(tmp_path / "wall.json"))
+        assert restored.layout.tiles[0].optic == 2
+        # Esc goes back to the mosaic.
+        qtbot.keyClick(win.wall, Qt.Key.Key_Escape)
+        assert model.layout.tiles[0].optic is None
+        assert len(quad.panes) == 4
+        # Clicking one optic of the bi-optic mosaic selects it.
+        rect = bi.pane_rects()[1]
+        qtbot.mouseClick(bi, Qt.MouseButton.LeftButton, pos=rect.center())
+        assert model.layout.tiles[1].optic == 1
+        # Ctrl+E expands the quad-optic into four tiles and back.
+        win.wall.model.apply(lambda lay: ops.focus(lay, 0))
+        qtbot.keyClick(win.wall, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+        assert [(t.camera_id, t.optic) for t in model.layout.tiles] == [
+            (QUAD, 0),
+            (QUAD, 1),
+            (QUAD, 2),
+            (QUAD, 3),
+        ]
+        qtbot.keyClick(win.wall, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+        assert [(t.camera_id, t.optic) for t in model.layout.tiles][:2] == [(QUAD, None), (BI, 1)]
+    finally:
+        win.close()
+        engine.shutdown(2.0)
+
+
+def test_a_dead_optic_shows_the_device_degraded(qtbot, fleet, tmp_path: Path) -> None:
+    site = fleet.site_for_client()
+    quad = site.camera(QUAD)
+    dead_optic = quad.optics[1]
+    dead_streams = tuple(
+        dataclasses.replace(s, url="http://127.0.0.1:9/dead.ts") for s in dead_optic.streams
+    )
+    optics = (
+        quad.optics[0],
+        dataclasses.replace(dead_optic, streams=dead_streams),
+        *quad.optics[2:],
+    )
+    broken = dataclasses.replace(quad, optics=optics)
+    site = dataclasses.replace(
+        site, cameras=tuple(broken if c.id == QUAD else c for c in site.cameras)
+    )
+    win, engine, _model = _window(qtbot, site, tmp_path, [QUAD])
+    try:
+        tile = win.wall.tiles[0]
+        qtbot.waitUntil(lambda: tile.pane_states().count(StreamState.LIVE) == 3, timeout=20000)
+        qtbot.waitUntil(lambda: tile.pane_states()[1] == StreamState.OFFLINE, timeout=10000)
+        qtbot.waitUntil(lambda: win.tree.camera_state(QUAD) == "degraded", timeout=5000)
+    finally:
+        win.close()
+        engine.shutdown(2.0)
