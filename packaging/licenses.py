@@ -29,15 +29,15 @@ NOTES: dict[str, str] = {
     "av": (
         "PyAV is BSD-3-Clause. Its wheel bundles FFmpeg (`_internal/av.libs/`: libavcodec, "
         "libavformat, libavutil, libswscale, ...), which is LGPL-2.1-or-later, **built with "
-        "libx264 and libx265, which are GPL-2.0-or-later**; other bundled codec libraries "
-        "(dav1d, libvpx, opus, SVT-AV1, lame, libwebp: BSD/LGPL-style; gnutls, nettle, gmp, "
-        "libunistring: LGPL) are listed at the end of this note. Because x264/x265 are linked in, these FFmpeg "
-        "binaries as a whole are under the **GNU GPL v2 or later**, and so is any "
-        "distribution of this bundle: ship it with this folder, and provide (or offer in "
-        "writing) the corresponding source of FFmpeg, x264 and x265 as built by the PyAV "
-        "project (https://github.com/PyAV-Org/pyav-ffmpeg). Torrazzo itself is "
-        "GPL-3.0-or-later, which is compatible. A build that must avoid the GPL would need "
-        "an FFmpeg built without x264/x265 (Torrazzo only decodes; the demo cameras encode)."
+        "libx264 and libx265, which are GPL-2.0-or-later**; the other codec libraries it "
+        "bundles (dav1d, libvpx, opus, SVT-AV1, lame, libwebp: BSD-style; gnutls, nettle, "
+        "gmp, libunistring: LGPL) are listed at the end of this note. Because x264 and x265 "
+        "are linked in, these FFmpeg binaries as a whole are under the **GNU GPL v2 or "
+        "later**, and so is any distribution of this bundle: ship it with this folder, and "
+        "provide (or offer in writing) the corresponding source of FFmpeg, x264 and x265 as "
+        "built by the PyAV project (https://github.com/PyAV-Org/pyav-ffmpeg). Torrazzo "
+        "itself is GPL-3.0-or-later, which is compatible. A build that must avoid the GPL "
+        "needs an FFmpeg without x264/x265 (Torrazzo only decodes; the demo cameras encode)."
     ),
     "pysdl2-dll": (
         "SDL 2 is under the zlib licence (see README-SDL.txt); SDL2_image, SDL2_mixer, "
@@ -126,7 +126,9 @@ def licence_files(dist: md.Distribution) -> list[tuple[Path, str]]:
         if rel.parts[0] == "licenses" or LICENSE_NAME.search(rel.name):
             src = Path(str(dist.locate_file(f)))
             if src.is_file():
-                found.append((src, str(rel.relative_to("licenses") if rel.parts[0] == "licenses" else rel)))
+                found.append(
+                    (src, str(rel.relative_to("licenses") if rel.parts[0] == "licenses" else rel))
+                )
     return found
 
 
@@ -155,7 +157,9 @@ def debian_package(path: str) -> str | None:
     return None
 
 
-def collect(dest: Path, root: str = "torrazzo", system_libs: list[str] | None = None) -> list[Component]:
+def collect(
+    dest: Path, root: str = "torrazzo", system_libs: list[str] | None = None
+) -> list[Component]:
     """Fill ``dest`` (licenses/) and write ``dest/THIRD_PARTY.md``; returns what was listed."""
     if dest.exists():
         shutil.rmtree(dest)
@@ -212,7 +216,9 @@ def with_pyinstaller(dest: Path, components: list[Component]) -> None:
         dist = md.distribution("pyinstaller")
     except md.PackageNotFoundError:
         return
-    comp = Component("PyInstaller (bootloader)", dist.version, "GPL-2.0-or-later WITH Bootloader-exception")
+    comp = Component(
+        "PyInstaller (bootloader)", dist.version, "GPL-2.0-or-later WITH Bootloader-exception"
+    )
     comp.note = NOTES["pyinstaller"]
     for src, rel in licence_files(dist):
         (dest / "pyinstaller").mkdir(exist_ok=True)

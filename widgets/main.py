@@ -95,6 +95,10 @@ def probe_main(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "ptz":
+        from app.ptz.cli import main as ptz_main
+
+        return ptz_main(argv[1:])
     if argv and argv[0] == "probe":
         return probe_main(argv[1:])
     args = build_parser().parse_args(argv)

@@ -13,6 +13,7 @@ from app.site.model import Site
 from app.streams.engine import StreamEngine
 from widgets.bridge import MainThreadBridge
 from widgets.camera_tree import QtCameraTree
+from widgets.map_view import add_map_dock
 from widgets.wall import QtWall
 
 
@@ -45,6 +46,7 @@ class MainWindow(QMainWindow):
         self._cameras = {c.id: c for c in site.cameras}
         self.tree.camera_activated.connect(self._on_camera_activated)
         self._build_toolbar(wall_model)
+        self.map = add_map_dock(self, site, board, bridge)  # map dock + Ctrl+M (map_view.py)
         self.closing_hooks: list[object] = []
         self.status_label = QLabel(self)
         self.statusBar().addPermanentWidget(self.status_label)

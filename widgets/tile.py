@@ -22,7 +22,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
-from app.site.model import Camera, Site
+from app.site.model import Camera, Site, StreamRole
 from app.streams.feed import TileFeed
 from app.streams.frames import FrameRequest
 from app.streams.stats import percentile
@@ -231,6 +231,13 @@ def mosaic_grid(optics: int) -> tuple[int, int]:
     return (optics + cols - 1) // cols, cols
 
 
+def composite_view(optics: int, optic: int) -> tuple[float, float, float, float]:
+    """The normalised rectangle of ``optic`` inside a device's 1x2 or 2x2 mosaic stream."""
+    rows, cols = mosaic_grid(optics)
+    r, c = divmod(optic, cols)
+    return (c / cols, r / rows, 1 / cols, 1 / rows)
+
+
 class QtTile(QWidget):
     """A tile of the wall: one camera, or one optic of a multi-optic camera, or its mosaic.
 
@@ -309,8 +316,17 @@ class QtTile(QWidget):
             self._latency.clear()
             self._set_panes(wanted)
         self.camera, self.selected_optic = camera, optic
+        composite_optic = camera is not None and camera.composite and optic is not None
         for pane in self.panes:
             pane.feed.show(camera, pane.optic)
+            if composite_optic and camera is not None:
+                # One mosaic stream for the whole device: crop the optic out of it on the
+                # GPU (or in the blit), from the main stream for resolution.
+                pane.surface.set_view(composite_view(len(camera.optics), pane.optic))
+                pane.feed.force_role(StreamRole.MAIN)
+            else:
+                pane.surface.set_view(None)
+                pane.feed.force_role(None)
         self._layout_panes()
         self.overlay.update()
 

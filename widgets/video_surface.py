@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import logging
+import math
 import os
 import sys
 import time
@@ -24,6 +25,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QResizeEvent,
     QVector3D,
+    QVector4D,
 )
 from PySide6.QtOpenGL import (
     QOpenGLBuffer,
@@ -158,6 +160,19 @@ def colour_coefficients(
     return offset, rows
 
 
+ViewRect = tuple[float, float, float, float]
+FULL_VIEW: ViewRect = (0.0, 0.0, 1.0, 1.0)
+
+
+def _clamp_view(view: ViewRect | None) -> ViewRect:
+    if view is None:
+        return FULL_VIEW
+    x, y, w, h = view
+    w = min(1.0, max(0.01, w))
+    h = min(1.0, max(0.01, h))
+    return (min(max(0.0, x), 1.0 - w), min(max(0.0, y), 1.0 - h), w, h)
+
+
 def fit_size(src_w: int, src_h: int, box_w: int, box_h: int) -> tuple[int, int]:
     """Largest size with the source's aspect ratio that fits the box (at least 1x1)."""
     if src_w <= 0 or src_h <= 0:
@@ -229,14 +244,28 @@ class RasterVideoSurface(QWidget):
         self._pixels: npt.NDArray[np.uint8] | None = None
         self._new = False
         self._source = (0, 0)
+        self.view: ViewRect = FULL_VIEW
         self._last_request = self.wanted_request()
         self.setAutoFillBackground(False)
         # Every pixel is painted in paintEvent (black bars included): skip Qt's background erase.
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
 
     def wanted_request(self) -> FrameRequest:
-        w, h = fit_size(*self._source, *_device_size(self))
+        # With a view rectangle the whole frame is requested so large that the viewed part
+        # fills the widget (capped at the decoded size by fit_size).
+        dw, dh = _device_size(self)
+        _vx, _vy, vw, vh = self.view
+        w, h = fit_size(*self._source, math.ceil(dw / vw), math.ceil(dh / vh))
         return FrameRequest(PixelFormat.BGRA, w, h)
+
+    def set_view(self, view: ViewRect | None) -> None:
+        """Show only ``view`` = (x, y, w, h) of the picture, normalised; None for all of it.
+
+        Used for one optic of a composite (mosaic) stream and for digital zoom.
+        """
+        self.view = _clamp_view(view)
+        self._maybe_announce_request()
+        self.update()
 
     def show_frame(self, frame: VideoFrame) -> None:
         if not _frame_ok(frame):
@@ -287,8 +316,27 @@ class RasterVideoSurface(QWidget):
                 return
             dpr = self.devicePixelRatioF()
             dw, dh = _device_size(self)
-            target = fit_rect(frame.source_width, frame.source_height, dw, dh)
-            if (image.width(), image.height()) == (target.width(), target.height()):
+            vx, vy, vw, vh = self.view
+            if self.view != FULL_VIEW:
+                target = fit_rect(
+                    round(frame.source_width * vw), round(frame.source_height * vh), dw, dh
+                )
+                iw, ih = image.width(), image.height()
+                source = QRectF(vx * iw, vy * ih, vw * iw, vh * ih)
+                painter.drawImage(
+                    QRectF(
+                        target.x() / dpr,
+                        target.y() / dpr,
+                        target.width() / dpr,
+                        target.height() / dpr,
+                    ),
+                    image,
+                    source,
+                )
+            elif (image.width(), image.height()) == (
+                (target := fit_rect(frame.source_width, frame.source_height, dw, dh)).width(),
+                target.height(),
+            ):
                 # The decode thread scaled it to exactly this size: a plain, unscaled blit.
                 painter.drawImage(QPointF(target.x() / dpr, target.y() / dpr), image)
             else:
@@ -321,10 +369,12 @@ def _yuv_to_bgra(frame: VideoFrame, width: int, height: int) -> npt.NDArray[np.u
 
 _VERTEX_SHADER = """
 attribute highp vec2 a_pos;
+uniform highp vec4 u_view;
 varying highp vec2 v_tex;
 void main() {
-    // Texture row 0 is the top picture row; clip-space y grows upwards.
-    v_tex = vec2((a_pos.x + 1.0) * 0.5, (1.0 - a_pos.y) * 0.5);
+    // Texture row 0 is the top picture row; clip-space y grows upwards. u_view = (x, y, w, h)
+    // of the picture to show, normalised: the GPU crops and scales for free.
+    v_tex = u_view.xy + u_view.zw * vec2((a_pos.x + 1.0) * 0.5, (1.0 - a_pos.y) * 0.5);
     gl_Position = vec4(a_pos, 0.0, 1.0);
 }
 """
@@ -424,6 +474,7 @@ class GlVideoSurface(QOpenGLWidget):
         self._uploaded: VideoFrame | None = None
         self._matrix: ColourMatrix | None = None  # None = guess from the source size
         self._full_range = False
+        self.view: ViewRect = FULL_VIEW
         self._gl: _GlResources | None = None
         self._one_channel = (_GL_R8, _GL_RED)
         self.gl_renderer = ""
@@ -431,6 +482,11 @@ class GlVideoSurface(QOpenGLWidget):
 
     def wanted_request(self) -> FrameRequest:
         return FrameRequest(PixelFormat.YUV420P, 0, 0)
+
+    def set_view(self, view: ViewRect | None) -> None:
+        """Show only ``view`` = (x, y, w, h) of the picture, normalised; None for all of it."""
+        self.view = _clamp_view(view)
+        self.update()
 
     def set_colour(self, matrix: ColourMatrix | None, full_range: bool = False) -> None:
         """Matrix (None: BT.709 for HD, BT.601 for SD) and range (full for yuvj / MJPEG sources)."""
@@ -559,11 +615,13 @@ class GlVideoSurface(QOpenGLWidget):
             self._upload_frame(gl, frame)
         f.glDisable(_GL_BLEND)
         f.glDisable(_GL_DEPTH_TEST)
-        target = fit_rect(frame.source_width, frame.source_height, dw, dh)
+        _vx, _vy, vw, vh = self.view
+        target = fit_rect(round(frame.source_width * vw), round(frame.source_height * vh), dw, dh)
         # GL's viewport origin is bottom-left; the rect is centred so only y needs flipping.
         f.glViewport(target.x(), dh - target.y() - target.height(), target.width(), target.height())
 
         program.bind()
+        program.setUniformValue(program.uniformLocation("u_view"), QVector4D(*self.view))
         if frame.format is PixelFormat.YUV420P:
             matrix = self._matrix or auto_matrix(frame.source_width, frame.source_height)
             offset, rows = colour_coefficients(matrix, self._full_range)

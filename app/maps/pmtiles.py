@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 MAGIC = b"PMTiles"
 HEADER_SIZE = 127
 MAX_DEPTH = 4  # root + up to 3 levels of leaves, as the spec allows
-_HEADER = struct.Struct("<7sB11Q4B2Bi i i i B i i".replace(" ", ""))
+_HEADER = struct.Struct("<7sB11Q4B2B4iB2i")
 
 
 class PMTilesError(Exception):
@@ -106,7 +106,17 @@ class Header:
         v = _HEADER.unpack(data[:HEADER_SIZE])
         try:
             return cls(
-                *v[2:13],
+                root_offset=v[2],
+                root_length=v[3],
+                metadata_offset=v[4],
+                metadata_length=v[5],
+                leaf_offset=v[6],
+                leaf_length=v[7],
+                data_offset=v[8],
+                data_length=v[9],
+                addressed_tiles=v[10],
+                tile_entries=v[11],
+                tile_contents=v[12],
                 clustered=bool(v[13]),
                 internal_compression=Compression(v[14]),
                 tile_compression=Compression(v[15]),
@@ -344,10 +354,13 @@ def write_pmtiles(
     seen: dict[bytes, tuple[int, int]] = {}
     for tile_id, blob in by_id:
         last = entries[-1] if entries else None
-        if last is not None and last.tile_id + last.run_length == tile_id:
-            if seen.get(blob) == (last.offset, last.length):
-                entries[-1] = Entry(last.tile_id, last.offset, last.length, last.run_length + 1)
-                continue
+        if (
+            last is not None
+            and last.tile_id + last.run_length == tile_id
+            and seen.get(blob) == (last.offset, last.length)
+        ):
+            entries[-1] = Entry(last.tile_id, last.offset, last.length, last.run_length + 1)
+            continue
         if blob in seen:
             offset, length = seen[blob]
         else:

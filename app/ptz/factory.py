@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 
@@ -35,7 +36,7 @@ def credential_of(camera: Camera) -> CredentialRef | None:
 
 
 def fov_of(camera: Camera) -> FovModel:
-    return FovModel(hfov_wide_deg=camera.fov or FovModel.hfov_wide_deg)
+    return FovModel(hfov_wide_deg=camera.fov or 60.0)
 
 
 class PtzRegistry:
@@ -71,10 +72,10 @@ class PtzRegistry:
                 ctl = self._controllers[(camera.id, optic)] = OnvifPtzController(client, optic)
             return ctl
 
-    def close(self) -> None:
+    def close(self) -> list[concurrent.futures.Future[None]]:
+        """Close every client; the futures complete when their connections are closed."""
         with self._lock:
             clients = list(self._clients.values())
             self._clients.clear()
             self._controllers.clear()
-        for c in clients:
-            c.close()
+        return [c.close() for c in clients]

@@ -30,9 +30,9 @@ class PtzVector:
     def rounded(self, step: float = 0.01) -> PtzVector:
         """Quantised, so tiny jitter of a hand or a stick does not count as a new command."""
         return PtzVector(
-            round(self.pan / step) * step + 0.0,
-            round(self.tilt / step) * step + 0.0,
-            round(self.zoom / step) * step + 0.0,
+            round(round(self.pan / step) * step, 6) + 0.0,
+            round(round(self.tilt / step) * step, 6) + 0.0,
+            round(round(self.zoom / step) * step, 6) + 0.0,
         )
 
 

@@ -132,7 +132,8 @@ class PtzSession:
         changed = wanted != self._sent
         if not changed and now - self._sent_at < self._keepalive:
             return None
-        if now - self._last_send < self._interval:
+        # The epsilon: ticks that land exactly on the interval must not slip by one tick.
+        if now - self._last_send < self._interval - 1e-6:
             return None
         self._sent = wanted
         self._sent_at = self._last_send = now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Iterator
 
 import pytest
@@ -54,7 +55,7 @@ def registry(onvif_loop: OnvifLoop) -> Iterator[PtzRegistry]:
     try:
         yield reg
     finally:
-        reg.close()
+        concurrent.futures.wait(reg.close(), timeout=5)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from app.demo.fleet import Fleet, ensure_demo_env
@@ -90,7 +91,7 @@ class RecordingPtzController:
     caps: PtzCapabilities = CAPS
     fail: BaseException | None = None
     calls: list[tuple[str, Any]] = field(default_factory=list)
-    position: PtzStatus = PtzStatus(0.0, 0.0, 0.0, False, False)
+    position: PtzStatus = field(default_factory=lambda: PtzStatus(0.0, 0.0, 0.0, False, False))
 
     @property
     def moves(self) -> list[PtzVector]:
@@ -142,6 +143,38 @@ class RecordingPtzController:
     def presets(self) -> concurrent.futures.Future[list[PtzPresetInfo]]:
         return self._result([PtzPresetInfo("1", "Uno"), PtzPresetInfo("2", "Due")])
 
-    def set_preset(self, name: str | None, token: str | None = None) -> concurrent.futures.Future[str]:
+    def set_preset(
+        self, name: str | None, token: str | None = None
+    ) -> concurrent.futures.Future[str]:
         self.calls.append(("set_preset", (name, token)))
         return self._result(token or "9")
+
+
+def write_site(path: Path, fleet: Fleet) -> Path:
+    """A site file whose single-optic cameras point at the fleet's ports (demo credential)."""
+    lines = [
+        "schema_version: 1",
+        "name: PTZ CLI test",
+        "credentials:",
+        "  demo: {username: env:TORRAZZO_DEMO_USER, password: env:TORRAZZO_DEMO_PASSWORD}",
+        "neighbourhoods:",
+        "  - {id: po, name: Po}",
+        "cameras:",
+    ]
+    for camera in fleet.site_for_client().cameras:
+        if camera.is_multi_optic:
+            continue
+        assert camera.onvif is not None
+        port = camera.onvif.port
+        lines += [
+            f"  - id: {camera.id}",
+            f"    name: {camera.name}",
+            "    neighbourhood: po",
+            f"    kind: {camera.kind}",
+            "    credential: demo",
+            f"    onvif: {{host: 127.0.0.1, port: {port}}}",
+            "    streams:",
+            f"      main: http://127.0.0.1:{port}/video/1/main.ts",
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -121,7 +121,14 @@ class RtspServerProcess:
         self._output.clear()
         self._ready.clear()
         proc = subprocess.Popen(
-            [self.python, str(SCRIPT), "--port", str(self._port), "--watch-stdin", *self.extra_args],
+            [
+                self.python,
+                str(SCRIPT),
+                "--port",
+                str(self._port),
+                "--watch-stdin",
+                *self.extra_args,
+            ],
             stdin=subprocess.PIPE,  # closing it (or our death) makes the server exit
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -129,7 +136,9 @@ class RtspServerProcess:
             env=env,
         )
         self._proc = proc
-        self._reader = threading.Thread(target=self._read, args=(proc,), name="rtsp-server-out", daemon=True)
+        self._reader = threading.Thread(
+            target=self._read, args=(proc,), name="rtsp-server-out", daemon=True
+        )
         self._reader.start()
         while not self._ready.wait(0.05):
             if proc.poll() is not None:

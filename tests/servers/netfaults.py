@@ -98,7 +98,10 @@ class BlackHole(_Closing):
                 self.accepted += 1
                 self._conns.append(conn)
                 thread = threading.Thread(
-                    target=self._drain, args=(conn,), name=f"blackhole:{self.port}:conn", daemon=True
+                    target=self._drain,
+                    args=(conn,),
+                    name=f"blackhole:{self.port}:conn",
+                    daemon=True,
                 )
                 self._threads.append(thread)
             thread.start()
@@ -197,7 +200,10 @@ class FreezingProxy(_Closing):
                 self._conns += [client, upstream]
                 pumps = [
                     threading.Thread(
-                        target=self._pump, args=(src, dst), name=f"proxy:{self.port}:{name}", daemon=True
+                        target=self._pump,
+                        args=(src, dst),
+                        name=f"proxy:{self.port}:{name}",
+                        daemon=True,
                     )
                     for src, dst, name in ((client, upstream, "up"), (upstream, client, "down"))
                 ]

@@ -201,20 +201,24 @@ def launch_line(spec: MountSpec) -> str:
         f"video/x-raw,format=I420,width={spec.width},height={spec.height},"
         f"framerate={spec.fps}/1,colorimetry=bt601,interlace-mode=progressive"
     )
-    # Keep only the newest frames when the encoder lags: latency beats completeness here.
-    # Pushing from a separate thread at our own pace, racing media preparation, left
-    # about 3 % of new media stuck without data; need-data feeding (Feeder) has not.
+    # Fed from need-data only (see Feeder): pushing from a thread of our own, racing the
+    # media's preparation, left about 3 % of new media stuck without any data.
     src = f"appsrc name=src is-live=true do-timestamp=true format=time block=false caps={caps}"
     kbps = max(256, spec.width * spec.height * spec.fps // 11000)
+    gop = f"key-int-max={spec.fps}"  # 1 s GOP
     if spec.codec == "h265":
         enc = (
-            f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={spec.fps} "
-            f'bitrate={kbps} option-string="bframes=0:repeat-headers=1" ! video/x-h265,profile=main '
+            f"x265enc tune=zerolatency speed-preset=ultrafast {gop} bitrate={kbps} "
+            'option-string="bframes=0:repeat-headers=1" ! video/x-h265,profile=main '
             "! rtph265pay name=pay0 pt=96 config-interval=-1"
         )
     else:
+        # threads=1 gives one slice per picture: with sliced threads, rtph264pay's
+        # config-interval=-1 puts SPS/PPS between the slices of an IDR picture and FFmpeg
+        # then loses the first slice of every keyframe. One thread per stream also keeps
+        # the CPU cost of many mounts predictable.
         enc = (
-            f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={spec.fps} bframes=0 threads=1 "
+            f"x264enc tune=zerolatency speed-preset=ultrafast {gop} bframes=0 threads=1 "
             f"bitrate={kbps} ! video/x-h264,profile=constrained-baseline "
             "! rtph264pay name=pay0 pt=96 config-interval=-1 aggregate-mode=zero-latency"
         )
@@ -250,8 +254,8 @@ class Server:
         for spec in mounts:
             if spec.codec == "h265" and not have_x265:
                 sys.stderr.write(
-                    f"rtsp_server: ERROR: x265enc is not available, mount {spec.path} is NOT served "
-                    "(install gstreamer1.0-plugins-bad with x265 support)\n"
+                    f"rtsp_server: ERROR: x265enc is not available, mount {spec.path} is NOT "
+                    "served (install gstreamer1.0-plugins-bad with x265 support)\n"
                 )
                 continue
             mount_points.add_factory(spec.path, self._factory(spec))

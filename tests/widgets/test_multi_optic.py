@@ -123,3 +123,68 @@ def test_a_dead_optic_shows_the_device_degraded(qtbot, fleet, tmp_path: Path) ->
     finally:
         win.close()
         engine.shutdown(2.0)
+
+
+def _mosaic_clip(path: Path) -> Path:
+    """A 2x2 mosaic clip: red, green / blue, white quadrants, as one composite device sends."""
+    import av
+    import numpy as np
+
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]
+    img = np.zeros((360, 640, 3), np.uint8)
+    for k, rgb in enumerate(colours):
+        r, c = divmod(k, 2)
+        img[r * 180 : (r + 1) * 180, c * 320 : (c + 1) * 320] = rgb
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 640, 360, "yuv420p"
+        for i in range(50):
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            for p in s.encode(frame):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path
+
+
+def test_composite_stream_crop_shows_the_right_quadrant(qtbot, tmp_path: Path) -> None:
+    clip = _mosaic_clip(tmp_path / "mosaic.mp4")
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(
+        f"""schema_version: 1
+name: Composite
+neighbourhoods: [{{id: h, name: H}}]
+cameras:
+  - id: mosaic
+    name: Mosaic device
+    neighbourhood: h
+    kind: quad-optic
+    composite: true
+    streams: {{main: {clip}, sub: {clip}}}
+"""
+    )
+    site = load_site(site_file)
+    win, engine, _model = _window(qtbot, site, tmp_path, ["mosaic"])
+    try:
+        tile = win.wall.tiles[0]
+        assert len(tile.panes) == 1  # a composite mosaic is one picture
+        qtbot.waitUntil(lambda: tile.presented > 3, timeout=10000)
+        win.wall.select_optic(0, 2)  # optic 3: bottom-left, blue
+        qtbot.waitUntil(lambda: tile.presented > 10, timeout=10000)
+
+        def centre_colour():
+            image = tile.panes[0].surface.grab().toImage()
+            return image.pixelColor(image.width() // 2, image.height() // 2)
+
+        qtbot.waitUntil(
+            lambda: centre_colour().blue() > 200 and centre_colour().red() < 60, timeout=5000
+        )
+        assert tile.feed.forced_role == "main"
+        win.wall.select_optic(0, 1)  # optic 2: top-right, green
+        qtbot.waitUntil(
+            lambda: centre_colour().green() > 200 and centre_colour().blue() < 60, timeout=5000
+        )
+    finally:
+        win.close()
+        engine.shutdown(2.0)

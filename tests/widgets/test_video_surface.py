@@ -442,3 +442,25 @@ def test_refcount_guard_survives_many_pyside_calls() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok"
+
+
+def test_raster_view_rect_shows_only_that_part(qtbot, raster: RasterVideoSurface) -> None:  # type: ignore[no-untyped-def]
+    raster.set_view((0.5, 0.0, 0.25, 1.0))  # the third of four bars: blue
+    raster.show_frame(bgra_frame(1, BARS, 64, 36))
+    image = raster.grab().toImage()
+    assert_close(pixel(image, image.width() // 2, image.height() // 2), BLUE, 4, "centre")
+    raster.set_view(None)
+    image = raster.grab().toImage()
+    assert_close(pixel(image, image.width() // 8, image.height() // 2), RED, 4, "full view again")
+
+
+@pytest.mark.xvfb
+def test_gl_view_rect_crops_on_the_gpu(qtbot, gl: GlVideoSurface) -> None:  # type: ignore[no-untyped-def]
+    gl.set_view((0.25, 0.0, 0.25, 1.0))  # the second bar: green
+    frame = yuv_frame(3, BARS, 64, 36, ColourMatrix.BT709)
+    gl.set_colour(ColourMatrix.BT709)
+    with qtbot.waitSignal(gl.frame_presented, timeout=5000):
+        gl.show_frame(frame)
+        gl.update()
+    image = gl.grabFramebuffer()
+    assert_close(pixel(image, 160, 90), GREEN, 4, "centre of the view")

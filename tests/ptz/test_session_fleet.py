@@ -1,0 +1,114 @@
+"""PtzSession against the demo fleet: direction, Stop on release, rate limit, network cut."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from app.demo.fleet import Fleet
+from app.demo.model import Fault
+from app.onvif import OnvifError, OnvifErrorKind
+from app.ptz.factory import PtzRegistry
+from app.ptz.model import PtzVector
+from app.ptz.session import PtzSession
+from tests.helpers import wait_for
+from tests.ptz.helpers import ptz_state
+
+V = PtzVector
+
+
+def session_for(fleet: Fleet, registry: PtzRegistry, camera: str = "dome") -> PtzSession:
+    ctl = registry.controller(fleet.site_for_client().camera(camera))
+    ctl.capabilities().result(10)  # connected before timing anything
+    return PtzSession(ctl, rate_hz=10, move_timeout_s=1.0)
+
+
+def hold(session: PtzSession, v: V, seconds: float, tick: float = 0.01) -> None:
+    end = time.monotonic() + seconds
+    session.request(v)
+    while time.monotonic() < end:
+        time.sleep(tick)
+        session.tick()
+
+
+@pytest.mark.parametrize(
+    ("v", "axis", "sign"),
+    [
+        (V(pan=0.6), "pan", 1),
+        (V(pan=-0.6), "pan", -1),
+        (V(tilt=0.8), "tilt", 1),
+        (V(zoom=1.0), "zoom", 1),
+    ],
+)
+def test_the_dome_moves_in_the_commanded_direction(
+    fleet: Fleet, registry: PtzRegistry, v: V, axis: str, sign: int
+) -> None:
+    session = session_for(fleet, registry)
+    state = ptz_state(fleet, "dome")
+    start = getattr(state.position(), axis)
+    hold(session, v, 0.3)
+    session.release()
+    moved = getattr(state.position(), axis) - start
+    assert moved * sign > 0.03
+    others = {"pan", "tilt", "zoom"} - {axis}
+    assert all(abs(getattr(state.position(), a)) < 1e-9 for a in others)
+
+
+def test_release_stops_the_dome_at_once(fleet: Fleet, registry: PtzRegistry) -> None:
+    session = session_for(fleet, registry)
+    state = ptz_state(fleet, "dome")
+    hold(session, V(pan=1.0), 0.25)
+    assert state.moving()[0]
+    t0 = time.monotonic()
+    session.release()
+    wait_for(lambda: not state.moving()[0], 1.0, "the dome to stop")
+    assert time.monotonic() - t0 < 0.2  # the Stop, not the 1 s move timeout
+    here = state.position().pan
+    time.sleep(0.1)
+    assert state.position().pan == here
+
+
+def test_rate_limit_holds_under_an_input_storm(fleet: Fleet, registry: PtzRegistry) -> None:
+    session = session_for(fleet, registry)
+    state = ptz_state(fleet, "dome")
+    before = state.moves
+    start = time.monotonic()
+    i = 0
+    while (now := time.monotonic()) - start < 1.0:
+        # 1000 events a second, each a slightly different speed, as from a mouse.
+        session.request(V(pan=0.3 + (i % 50) / 100, tilt=-0.1))
+        session.tick()
+        i += 1
+        time.sleep(max(0.0, start + i / 1000 - now))
+    session.release()
+    wait_for(lambda: not any(state.moving()), 1.0, "the stop")
+    wire = state.moves - before
+    assert i >= 900
+    assert session.moves_sent <= 11
+    assert wire <= 12  # ≤ 11 ContinuousMoves + the Stop reached the device
+    assert wire == session.moves_sent + session.stops_sent
+
+
+def test_network_cut_mid_move_leaves_the_dome_stopped_by_its_timeout(
+    fleet: Fleet, registry: PtzRegistry
+) -> None:
+    session = session_for(fleet, registry)
+    state = ptz_state(fleet, "dome")
+    errors: list[OnvifError] = []
+    session.errors.connect(errors.append)
+    hold(session, V(pan=0.5), 0.3)
+    assert state.moving()[0]
+    fleet.set_fault("dome", Fault.OFFLINE)  # the camera vanishes: no Stop can reach it
+    cut = time.monotonic()
+    # The operator keeps holding; re-sends fail.
+    end = cut + 1.6
+    while time.monotonic() < end and state.moving()[0]:
+        time.sleep(0.02)
+        session.tick()
+    stopped_after = time.monotonic() - cut
+    assert not state.moving()[0]
+    assert stopped_after <= 1.3  # ≤ the 1 s Timeout of the last move that got through
+    session.release()
+    wait_for(lambda: errors, 3, "the failure to reach the operator")
+    assert errors[0].kind == OnvifErrorKind.UNREACHABLE
