@@ -22,8 +22,10 @@ def _started(server: RtspServerProcess) -> RtspServerProcess:
     try:
         server.start()
     except RtspServerError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    return server
+        failure = str(exc)
+    else:
+        return server
+    pytest.fail(failure, pytrace=False)  # outside the except: no chained traceback
 
 
 @pytest.fixture(scope="session")

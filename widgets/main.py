@@ -182,6 +182,9 @@ def run_gui(args: argparse.Namespace) -> int:
     model.changed.connect(save)
     save()
     window = MainWindow(site, model, engine, board, bridge, " (demo)" if fleet else "")
+    from widgets.ptz_control import attach_ptz  # PTZ on dome tiles, digital zoom on others
+
+    ptz = attach_ptz(window.wall, bridge, camera_ids=[c.id for c in site.cameras])
     started = time.monotonic()
 
     def finish() -> None:
@@ -212,6 +215,7 @@ def run_gui(args: argparse.Namespace) -> int:
     else:
         window.show()
     code = app.exec()
+    ptz.close()  # stops any dome still moving
     save()
     late = engine.shutdown(2.0)
     if fleet is not None:

@@ -487,7 +487,7 @@ class _GraphicsView(QGraphicsView):
         self.owner = owner
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -499,7 +499,7 @@ class _GraphicsView(QGraphicsView):
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120
         if steps:
-            self.owner.zoom_by(1.25**steps)
+            self.owner.zoom_by(1.25**steps, event.position())
         event.accept()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
@@ -513,9 +513,9 @@ class _GraphicsView(QGraphicsView):
             Qt.Key.Key_Down: (0, 1),
         }
         if key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
-            o.zoom_by(1.25, anchor_centre=True)
+            o.zoom_by(1.25)
         elif key == Qt.Key.Key_Minus:
-            o.zoom_by(1 / 1.25, anchor_centre=True)
+            o.zoom_by(1 / 1.25)
         elif key in (Qt.Key.Key_0, Qt.Key.Key_Home):
             o.fit()
         elif key in pans:
@@ -532,7 +532,7 @@ class _GraphicsView(QGraphicsView):
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         if self.itemAt(event.position().toPoint()) is None:
-            self.owner.zoom_by(2.0)  # double-click on the map zooms, like every map
+            self.owner.zoom_by(2.0, event.position())  # double-click zooms, like every map
             return
         super().mouseDoubleClickEvent(event)
 
@@ -594,6 +594,7 @@ class QtMapView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.toolbar)
+        layout.addWidget(self.actions_bar)
         layout.addWidget(self.banner)
         layout.addWidget(self.view, 1)
         self.attribution = QLabel(self.view.viewport())
@@ -653,18 +654,20 @@ class QtMapView(QWidget):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
             combo.currentIndexChanged.connect(self._apply_filters)
             self.toolbar.addWidget(combo)
-        self.toolbar.addSeparator()
+        # A second row: in a narrow dock, "Acknowledge all" must never hide in an overflow menu.
+        self.actions_bar = QToolBar("Map actions", self)
+        self.actions_bar.setIconSize(self.toolbar.iconSize())
         self.ack_button = QPushButton("Acknowledge all", self)
         self.ack_button.setToolTip("Stop the blinking of cameras that went down")
         self.ack_button.clicked.connect(self.model.acknowledge_all)
-        self.toolbar.addWidget(self.ack_button)
+        self.actions_bar.addWidget(self.ack_button)
         fit = QAction("Fit", self)
         fit.setToolTip("Show the whole site (0)")
         fit.triggered.connect(self.fit)
-        self.toolbar.addAction(fit)
+        self.actions_bar.addAction(fit)
         self.legend_action = QAction("Legend", self, checkable=True, checked=True)
         self.legend_action.toggled.connect(lambda on: self.place_overlays())
-        self.toolbar.addAction(self.legend_action)
+        self.actions_bar.addAction(self.legend_action)
         self.edit_button = QToolButton(self)
         self.edit_button.setText("Edit positions")
         self.edit_button.setCheckable(True)
@@ -674,7 +677,7 @@ class QtMapView(QWidget):
             " to turn it. Save writes the site file and keeps a backup."
         )
         self.edit_button.toggled.connect(self.set_edit_mode)
-        self.toolbar.addWidget(self.edit_button)
+        self.actions_bar.addWidget(self.edit_button)
         self.save_action = QAction("Save", self)
         self.save_action.triggered.connect(self.save_edits)
         self.revert_action = QAction("Revert", self)
@@ -682,7 +685,7 @@ class QtMapView(QWidget):
         for act in (self.save_action, self.revert_action):
             act.setEnabled(False)
             act.setVisible(False)
-            self.toolbar.addAction(act)
+            self.actions_bar.addAction(act)
         self.banner = QLabel(self)
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background: #fff3cd; color: #5c4400; padding: 4px 6px;")
@@ -808,7 +811,7 @@ class QtMapView(QWidget):
         # Small docks keep the map for the map; the legend comes back when there is room.
         lg.setVisible(
             self.legend_action.isChecked()
-            and vp.width() >= lg.width() * 2.2
+            and vp.width() >= lg.width() * 2.4
             and vp.height() >= lg.height() * 3
         )
 
@@ -839,20 +842,24 @@ class QtMapView(QWidget):
         self.view.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
         self._after_zoom()
 
-    def zoom_by(self, factor: float, anchor_centre: bool = False) -> None:
+    def zoom_by(self, factor: float, at: QPointF | None = None) -> None:
+        """Zoom by ``factor`` keeping the map point under viewport point ``at`` (default: the
+        centre) where it is; clamped between a quarter of the whole site and MAX_SCALE."""
+        vp = self.view.viewport()
         fit_scale = min(
-            self.view.viewport().width() / max(1.0, self.site_rect.width()),
-            self.view.viewport().height() / max(1.0, self.site_rect.height()),
+            vp.width() / max(1.0, self.site_rect.width()),
+            vp.height() / max(1.0, self.site_rect.height()),
         )
         s = self.scale()
         target = max(fit_scale / 4, min(MAX_SCALE, s * factor))
-        if target == s:
+        if math.isclose(target, s):
             return
-        old = self.view.transformationAnchor()
-        if anchor_centre:
-            self.view.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        anchor = at if at is not None else QPointF(vp.width() / 2, vp.height() / 2)
+        fixed = self.view.mapToScene(anchor.toPoint())
+        self.view.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.view.scale(target / s, target / s)
-        self.view.setTransformationAnchor(old)
+        moved = QPointF(self.view.mapFromScene(fixed)) - anchor
+        self.pan_by(moved.x(), moved.y())
         self._after_zoom()
 
     def pan_by(self, dx: float, dy: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QApplication, QWidget
 
+from app.input.joystick import JoystickInput
+from app.layouts import ops
 from app.onvif.errors import OnvifError
 from app.onvif.model import PtzStatus
 from app.ptz.controller import PtzController
@@ -32,7 +35,7 @@ from app.ptz.pointing import FovModel, aim
 from app.ptz.session import PtzSession
 from app.site.model import Camera
 from widgets.bridge import MainThreadBridge
-from widgets.tile import QtTile
+from widgets.tile import QtTile, composite_view
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +92,13 @@ class DigitalZoom:
         """A point of the tile (fractions) → the same point in the full picture."""
         return self.cx + (fx - 0.5) / self.factor, self.cy + (fy - 0.5) / self.factor
 
-    def surface_rect(self, w: int, h: int) -> QRect:
-        """Where the video surface goes, relative to the tile, to show this crop."""
-        sw, sh = round(w * self.factor), round(h * self.factor)
-        x = round(self.cx * sw - w / 2)
-        y = round(self.cy * sh - h / 2)
-        return QRect(-x, -y, sw, sh)
+    def view(
+        self, base: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    ) -> tuple[float, float, float, float]:
+        """The crop as a surface view (x, y, w, h), inside ``base`` (a composite's optic)."""
+        bx, by, bw, bh = base
+        w, h = bw / self.factor, bh / self.factor
+        return (bx + (self.cx * bw) - w / 2, by + (self.cy * bh) - h / 2, w, h)
 
 
 class PtzOverlay(QWidget):
@@ -278,8 +282,6 @@ class PtzTileController(QObject):
         if watched is self.tile:
             if et == QEvent.Type.Resize:
                 self.overlay.setGeometry(self.tile.rect())
-                # After the tile's own resizeEvent has put the surface back to its rect.
-                QTimer.singleShot(0, self._apply_digital)
                 return False
             if et == QEvent.Type.Hide:
                 self._release()
@@ -464,6 +466,10 @@ class PtzTileController(QObject):
         future.add_done_callback(self._on_future)
         self._touch()
 
+    def track(self, future: concurrent.futures.Future[bool]) -> None:
+        """Show the failure of a command started elsewhere (a joystick button, the panel)."""
+        future.add_done_callback(self._on_future)
+
     def _on_future(self, f: concurrent.futures.Future[bool]) -> None:
         if f.cancelled():
             return
@@ -493,14 +499,21 @@ class PtzTileController(QObject):
         self._apply_digital()
 
     def _apply_digital(self) -> None:
-        if self.ptz is not None:
+        """Show the digital zoom on the tile's surface (the crop view it already supports)."""
+        if self.ptz is not None or len(self.tile.panes) != 1:
             return
-        # The tile clips its children: a larger surface, moved, is the crop. The raster
-        # surface then asks its decoder for the larger size, hence DIGITAL_ZOOM_MAX.
-        getattr(self.tile, "surface").setGeometry(
-            self.digital.surface_rect(self.tile.width(), self.tile.height())
-        )
+        camera, optic = self.tile.camera, self.tile.selected_optic
+        base = (0.0, 0.0, 1.0, 1.0)
+        if camera is not None and camera.composite and optic is not None:
+            base = composite_view(len(camera.optics), optic)
+        surface = self.tile.panes[0].surface
+        surface.set_view(None if self.digital.factor <= 1.0 else self.digital.view(base))
         self.overlay.update()
+
+    def reapply(self) -> None:
+        """After the tile re-showed its camera (which resets the surface's view)."""
+        self._apply_digital()
+        self.overlay.raise_()
 
     # --- timers and results --------------------------------------------------------------
 
@@ -564,11 +577,18 @@ class PtzWallAttachment:
         wall: QWidget,
         bridge: MainThreadBridge,
         registry: PtzRegistry | None = None,
+        camera_ids: list[str] | None = None,
+        joystick: bool = False,
     ) -> None:
         self.wall = wall
         self.bridge = bridge
         self.registry = registry or PtzRegistry()
-        self.controllers: dict[int, tuple[tuple[str, int], QtTile, PtzTileController]] = {}
+        self.camera_ids = camera_ids or []
+        self.joystick: JoystickInput | None = None
+        self._joystick_timer: QTimer | None = None
+        if joystick:
+            self._open_joystick()
+        self.controllers: dict[int, tuple[tuple[str, int] | None, QtTile, PtzTileController]] = {}
         model = wall.model  # type: ignore[attr-defined]
         model.changed.connect(lambda _layout: self.reconcile())
         self.reconcile()
@@ -588,9 +608,12 @@ class PtzWallAttachment:
                     gone.session.close()
         for tile in tiles:
             camera: Camera | None = tile.camera
-            want = (camera.id, tile.feed.optic) if camera is not None else None
+            optic = tile.selected_optic or 0
+            # A mosaic of several optics has no one lens to steer or zoom.
+            want = (camera.id, optic) if camera is not None and not tile.is_mosaic else None
             have = self.controllers.get(id(tile))
             if have is not None and have[0] == want:
+                have[2].reapply()
                 continue
             if have is not None:
                 have[2].detach()
@@ -598,8 +621,8 @@ class PtzWallAttachment:
             if camera is None or want is None:
                 continue
             session = None
-            if is_steerable(camera, tile.feed.optic):
-                session = PtzSession(self.registry.controller(camera, tile.feed.optic))
+            if is_steerable(camera, optic):
+                session = PtzSession(self.registry.controller(camera, optic))
             ctl = PtzTileController(
                 tile,
                 self.bridge,
@@ -610,12 +633,57 @@ class PtzWallAttachment:
             )
             self.controllers[id(tile)] = (want, tile, ctl)
 
+    def focused_controller(self) -> PtzTileController | None:
+        model = self.wall.model  # type: ignore[attr-defined]
+        tiles: list[QtTile] = self.wall.tiles  # type: ignore[attr-defined]
+        i = model.layout.focused
+        return self.controller_of(tiles[i]) if 0 <= i < len(tiles) else None
+
+    def _focused_session(self) -> PtzSession | None:
+        ctl = self.focused_controller()
+        return ctl.session if ctl is not None and ctl.tile.isVisible() else None
+
+    def _open_joystick(self) -> None:
+        js = JoystickInput(self._focused_session, self.on_action)
+        if not js.open():
+            return
+        self.joystick = js
+        self._joystick_timer = QTimer(self.wall)
+        self._joystick_timer.setInterval(TICK_MS)
+        self._joystick_timer.timeout.connect(js.poll)
+        self._joystick_timer.start()
+
+    def on_action(self, action: str) -> None:
+        """A joystick button: presets and home act on the focused dome; navigation on the wall."""
+        model = self.wall.model  # type: ignore[attr-defined]
+        ctl = self.focused_controller()
+        if action == "next_tile":
+            size = len(model.layout.tiles)
+            nxt = (model.layout.focused + 1) % max(1, size)
+            model.apply(lambda lay: ops.focus(lay, nxt))
+        elif action in ("next_camera", "previous_camera") and self.camera_ids:
+            focused = model.layout.focused
+            current = model.layout.tiles[focused].camera_id
+            step = 1 if action == "next_camera" else -1
+            i = self.camera_ids.index(current) + step if current in self.camera_ids else 0
+            cam = self.camera_ids[i % len(self.camera_ids)]
+            model.apply(lambda lay: ops.assign(lay, focused, cam))
+        elif ctl is not None and ctl.ptz is not None:
+            if action.startswith("preset:"):
+                ctl.track(ctl.ptz.goto_preset(action.partition(":")[2]))
+            elif action == "home":
+                ctl.track(ctl.ptz.goto_home())
+
     def controller_of(self, tile: QtTile) -> PtzTileController | None:
         entry = self.controllers.get(id(tile))
         return entry[2] if entry else None
 
     def close(self) -> None:
         """Stop every dome and close the ONVIF connections (at exit)."""
+        if self._joystick_timer is not None:
+            self._joystick_timer.stop()
+        if self.joystick is not None:
+            self.joystick.close()
         for _, _, ctl in self.controllers.values():
             if ctl.session is not None:
                 ctl.session.close()
@@ -624,7 +692,16 @@ class PtzWallAttachment:
 
 
 def attach_ptz(
-    wall: QWidget, bridge: MainThreadBridge, registry: PtzRegistry | None = None
+    wall: QWidget,
+    bridge: MainThreadBridge,
+    registry: PtzRegistry | None = None,
+    camera_ids: list[str] | None = None,
+    joystick: bool | None = None,
 ) -> PtzWallAttachment:
-    """Make the wall's PTZ tiles steerable (and fixed tiles digitally zoomable)."""
-    return PtzWallAttachment(wall, bridge, registry)
+    """Make the wall's PTZ tiles steerable (and fixed tiles digitally zoomable).
+
+    ``joystick`` None: on unless the environment says TORRAZZO_JOYSTICK=0.
+    """
+    if joystick is None:
+        joystick = os.environ.get("TORRAZZO_JOYSTICK", "1") != "0"
+    return PtzWallAttachment(wall, bridge, registry, camera_ids, joystick)

@@ -12,6 +12,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,31 @@ def step_ffmpeg(ctx: SmokeContext) -> str:
             raise SmokeFailure(
                 f"FFmpeg has no {name} {'decoder' if mode == 'r' else 'encoder'}: {e}"
             ) from e
+    # A round trip through the x264 encoder and the H.264 decoder: a library that loads
+    # but cannot work (a missing dependency of a codec) fails here, not in front of a user.
+    import numpy as np
+
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = 64, 64, "yuv420p"
+    encoder.time_base = Fraction(1, 25)
+    encoder.options = {"preset": "ultrafast", "tune": "zerolatency"}
+    decoder = av.CodecContext.create("h264", "r")
+    decoded = 0
+    for i in range(3):
+        frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), i * 60, np.uint8), format="rgb24")
+        frame.pts = i
+        for packet in encoder.encode(frame.reformat(format="yuv420p")):
+            decoded += len(decoder.decode(packet))
+    for packet in encoder.encode(None):
+        decoded += len(decoder.decode(packet))
+    decoded += len(decoder.decode(None))
+    if decoded != 3:
+        raise SmokeFailure(f"x264 -> h264 round trip gave {decoded} of 3 frames")
     libavcodec = av.library_versions.get("libavcodec", ())
-    return f"PyAV {av.__version__}, libavcodec {'.'.join(map(str, libavcodec))}"
+    return (
+        f"PyAV {av.__version__}, libavcodec {'.'.join(map(str, libavcodec))}, "
+        "x264 -> h264 round trip"
+    )
 
 
 def step_qt(ctx: SmokeContext) -> str:
@@ -129,6 +153,32 @@ def step_qt(ctx: SmokeContext) -> str:
         raise SmokeFailure("the application icon (SVG) does not render")
     ctx.app.setWindowIcon(icon)
     return f"Qt {qVersion()}, platform {ctx.app.platformName()}"
+
+
+def step_modules(ctx: SmokeContext) -> str:
+    # Every module of the application must import: a Qt module or a dependency the
+    # bundle left out shows up here, not when an operator opens that view.
+    import importlib
+    import pkgutil
+
+    import app
+    import widgets
+
+    names = []
+    for package in (app, widgets):
+        for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            names.append(info.name)
+    failed = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as e:
+            failed.append(f"{name} ({type(e).__name__}: {e})")
+    if failed:
+        raise SmokeFailure(f"{len(failed)} modules do not import: {'; '.join(failed)}")
+    if len(names) < 20:
+        raise SmokeFailure(f"only {len(names)} application modules found: {names}")
+    return f"{len(names)} modules of app/ and widgets/ import"
 
 
 def _wait(
@@ -286,6 +336,8 @@ STEPS: tuple[tuple[str, Callable[[SmokeContext], str]], ...] = (
     ("video", step_video),
     ("onvif", step_onvif),
     ("sdl", step_sdl),
+    # Last, so that the first-frame time above measures the start-up path alone.
+    ("modules", step_modules),
 )
 
 

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 
 from app.health import StatusBoard
 from app.layouts import ops
-from app.layouts.model import Layout
+from app.layouts.model import Layout, LayoutSpec
 from app.layouts.store import WallModel
 from app.site.model import Camera, Site
 from app.streams.engine import StreamEngine
@@ -47,6 +47,7 @@ class QtWall(QWidget):
         self._cameras = {c.id: c for c in site.cameras}
         self.tiles: list[QtTile] = []
         self._spec_name = ""
+        self._spec: LayoutSpec | None = None
         self.show_stats = False
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
@@ -67,8 +68,8 @@ class QtWall(QWidget):
 
     # -- model → view -----------------------------------------------------------------------
     def _on_model_changed(self, layout: Layout) -> None:
-        if layout.spec.name != self._spec_name:
-            self._rebuild(layout)
+        if layout.spec.name != self._spec_name or layout.spec != self._spec:
+            self._rebuild(layout)  # custom grids can share a name with a different shape
         for tile, content in zip(self.tiles, layout.tiles, strict=True):
             camera = self._cameras.get(content.camera_id) if content.camera_id else None
             tile.show_camera(camera, content.optic)
@@ -86,6 +87,7 @@ class QtWall(QWidget):
             tile.deleteLater()
         self.tiles = []
         self._spec_name = layout.spec.name
+        self._spec = layout.spec
         for i in range(layout.spec.size):
             tile = QtTile(i, self._new_feed, self._site, self)
             tile.show_stats = self.show_stats

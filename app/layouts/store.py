@@ -14,7 +14,7 @@ from typing import Any
 
 from app.events import Signal
 from app.layouts import ops
-from app.layouts.model import BUILTIN_LAYOUTS, Layout, Tile, WallState
+from app.layouts.model import BUILTIN_LAYOUTS, Cell, Layout, LayoutSpec, Tile, WallState
 
 logger = logging.getLogger(__name__)
 STATE_VERSION = 1
@@ -88,6 +88,24 @@ class WallModel:
         else:
             self.apply(lambda lay: ops.collapse_device(lay, index))
 
+    def put_layout(self, name: str, layout: Layout, switch: bool = True) -> None:
+        """Keep ``layout`` (any grid, e.g. a saved custom one) under ``name``; show it if
+        ``switch``. Recalling a saved layout or a push to a wall screen come through here."""
+        self._layouts[name] = layout
+        self._expanded.pop(name, None)
+        if switch:
+            self._current = name
+        if switch or name == self._current:
+            self.changed.emit(self.layout)
+
+    def forget_layout(self, name: str) -> None:
+        """Drop a kept layout (deleted from the library); the current one stays."""
+        if name != self._current:
+            self._layouts.pop(name, None)
+
+    def names(self) -> list[str]:
+        return list(self._layouts)
+
     def fill(self, camera_ids: Sequence[str]) -> None:
         """Fill the current layout with cameras in order (for --layout runs)."""
         spec = self.layout.spec
@@ -98,18 +116,41 @@ class WallModel:
 
 
 # -- persistence ------------------------------------------------------------------------------
-def _layout_to_json(layout: Layout) -> dict[str, Any]:
+def spec_to_json(spec: LayoutSpec) -> dict[str, Any]:
+    """A custom grid: rows, cols and each tile as [row, col, rows, cols]."""
     return {
+        "rows": spec.rows,
+        "cols": spec.cols,
+        "cells": [[c.row, c.col, c.rows, c.cols] for c in spec.cells],
+    }
+
+
+def spec_from_json(name: str, data: dict[str, Any]) -> LayoutSpec:
+    cells = tuple(Cell(*(int(v) for v in cell)) for cell in data["cells"])
+    return LayoutSpec(name, int(data["rows"]), int(data["cols"]), cells)
+
+
+def _layout_to_json(layout: Layout) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "spec": layout.spec.name,
         "name": layout.name,
         "tiles": [{"camera": t.camera_id, "optic": t.optic} for t in layout.tiles],
         "focused": layout.focused,
         "maximized": layout.maximized,
     }
+    if BUILTIN_LAYOUTS.get(layout.spec.name) != layout.spec:
+        # A custom layout carries its grid; built-in ones stay a name (old files unchanged).
+        out["grid"] = spec_to_json(layout.spec)
+    return out
 
 
 def _layout_from_json(data: dict[str, Any]) -> Layout:
-    spec = BUILTIN_LAYOUTS[data["spec"]]
+    grid = data.get("grid")
+    spec = (
+        spec_from_json(str(data["spec"]), grid)
+        if isinstance(grid, dict)
+        else BUILTIN_LAYOUTS[data["spec"]]
+    )
     tiles = tuple(Tile(t.get("camera"), t.get("optic")) for t in data.get("tiles", []))
     lay = Layout(spec, tiles, name=str(data.get("name", "")))
     focused = int(data.get("focused", 0))
@@ -119,6 +160,11 @@ def _layout_from_json(data: dict[str, Any]) -> Layout:
         focused=focused if 0 <= focused < spec.size else 0,
         maximized=maximized if isinstance(maximized, int) and 0 <= maximized < spec.size else None,
     )
+
+
+# Public names for other stores of layouts (the shared layout library).
+layout_to_json = _layout_to_json
+layout_from_json = _layout_from_json
 
 
 def state_to_json(state: WallState) -> dict[str, Any]:

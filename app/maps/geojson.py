@@ -59,4 +59,3 @@ def site_geojson_text(site: Site) -> str:
     head = json.dumps({k: v for k, v in data.items() if k != "features"}, ensure_ascii=False)
     features = ",\n".join(json.dumps(f, ensure_ascii=False) for f in data["features"])
     return f'{head[:-1]}, "features": [\n{features}\n]}}\n'
-

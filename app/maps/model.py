@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 # Statuses in which a camera is down: entering one of them raises attention on the map.
 DOWN = frozenset({CameraStatus.OFFLINE, CameraStatus.UNAUTHORIZED, CameraStatus.ERROR})
+RECOVERED = frozenset({CameraStatus.LIVE, CameraStatus.DEGRADED, CameraStatus.IDLE})
 DEFAULT_FOV = {
     CameraKind.PTZ_DOME: 60.0,
     CameraKind.FIXED_DOME: 90.0,
@@ -63,7 +64,7 @@ class MarkerState:
     status: CameraStatus = CameraStatus.IDLE
     stream_status: StreamStatus = _IDLE_STREAM
     attention: bool = False  # went down and no operator has acknowledged it yet
-    down_since: float | None = None
+    down_since: float | None = None  # set when it went down, cleared when live again
     ptz_pan: float | None = None  # bearing reported by the PTZ head, degrees from north
     ptz_fov: float | None = None  # current horizontal field of view of the PTZ lens
 
@@ -294,13 +295,22 @@ class MapModel:
             old = self._markers.get(camera_id)
             if old is None:
                 return
-            went_down = status in DOWN and old.status not in DOWN
+            # Down is latched until the camera delivers pictures again (or nobody watches
+            # it): the engine's retries pass through "connecting" and must not raise a
+            # fresh alarm on every attempt.
+            went_down = status in DOWN and old.down_since is None
+            if went_down:
+                down_since: float | None = stream.since or self._clock()
+            elif status in RECOVERED:
+                down_since = None
+            else:
+                down_since = old.down_since
             new = dataclasses.replace(
                 old,
                 status=status,
                 stream_status=stream,
                 attention=old.attention or went_down,
-                down_since=(stream.since or self._clock()) if went_down else old.down_since,
+                down_since=down_since,
             )
             self._markers[camera_id] = new
             count_changed = (old.status is CameraStatus.LIVE) != (status is CameraStatus.LIVE)

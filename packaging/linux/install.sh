@@ -42,7 +42,10 @@ ICONS=$SHARE/icons/hicolor
 refresh() {
   # Menus pick the entry up without these on most desktops; run them when present.
   command -v update-desktop-database >/dev/null && update-desktop-database -q "$APPS" 2>/dev/null || true
-  command -v gtk-update-icon-cache >/dev/null && gtk-update-icon-cache -q -t "$ICONS" 2>/dev/null || true
+  # Only refresh an icon cache that exists: a new, soon stale cache would hide later icons.
+  if [ -f "$ICONS/icon-theme.cache" ] && command -v gtk-update-icon-cache >/dev/null; then
+    gtk-update-icon-cache -q -t "$ICONS" 2>/dev/null || true
+  fi
 }
 
 if [ "$UNINSTALL" = 1 ]; then

@@ -65,7 +65,8 @@ def test_model_edits_save_to_the_file_with_a_backup(tmp_path: Path) -> None:
     assert counts == [1, 1, 0]
     assert backup is not None
     assert backup.read_text() == before
-    assert backup.name.startswith("site.yaml.") and backup.name.endswith(".bak")
+    assert backup.name.startswith("site.yaml.")
+    assert backup.name.endswith(".bak")
     after = path.read_text()
     assert "# A small site for map tests; this comment must survive an edit." in after
     assert 'name: "Piazza PTZ"  # quoted on purpose' in after
@@ -91,7 +92,9 @@ def test_revert_restores_positions(tmp_path: Path) -> None:
 
 
 def test_floor_plan_edits_write_map_xy(tmp_path: Path) -> None:
-    path = write_small_site(tmp_path / "site.yaml", "map:\n  background: {kind: image, path: p.png}")
+    path = write_small_site(
+        tmp_path / "site.yaml", "map:\n  background: {kind: image, path: p.png}"
+    )
     model = MapModel(load_site(path))
     model.move_camera("ptz1", 300.25, 40)
     model.save_edits()

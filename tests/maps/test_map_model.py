@@ -1,4 +1,4 @@
-"""MapModel without Qt: projection, counts, attention, filters, cones, PTZ pose, real status events."""
+"""MapModel without Qt: projection, counts, attention, filters, cones, PTZ pose, real events."""
 
 from __future__ import annotations
 
@@ -91,15 +91,27 @@ def test_attention_until_acknowledged(cremona) -> None:
     assert model.attention() == ["cam05"]
     assert model.marker("cam05").attention
     assert "Went down" in model.marker("cam05").tooltip()
-    # A new retry time while still offline is not a new event.
+    # Retries (offline → connecting → offline) are not new events, before or after an ack.
     model.set_status("cam05", CameraStatus.OFFLINE, StreamStatus.now(StreamState.OFFLINE, "x"))
+    model.set_status("cam05", CameraStatus.CONNECTING, StreamStatus.now(StreamState.CONNECTING))
+    model.set_status("cam05", CameraStatus.OFFLINE, OFFLINE)
     assert counts == [1]
+    assert model.acknowledge("cam05")
+    model.set_status("cam05", CameraStatus.CONNECTING, StreamStatus.now(StreamState.CONNECTING))
+    model.set_status("cam05", CameraStatus.OFFLINE, OFFLINE)
+    assert model.attention() == []
+    model.set_status("cam05", CameraStatus.OFFLINE, OFFLINE)
+    # Down again after being live: a new alarm.
+    model.set_status("cam05", CameraStatus.LIVE, LIVE)
+    model.set_status("cam05", CameraStatus.OFFLINE, OFFLINE)
+    assert model.attention() == ["cam05"]
+    assert counts == [1, 0, 1]
     # Recovering does not clear it: the operator must see that it happened.
     model.set_status("cam05", CameraStatus.LIVE, LIVE)
     assert model.marker("cam05").attention
     assert model.acknowledge("cam05") is True
     assert model.acknowledge("cam05") is False
-    assert counts == [1, 0]
+    assert counts == [1, 0, 1, 0]
     model.set_status("cam05", CameraStatus.UNAUTHORIZED, StreamStatus.now(StreamState.UNAUTHORIZED))
     model.set_status("cam06", CameraStatus.OFFLINE, OFFLINE)
     model.set_status("cam07", CameraStatus.STALLED, StreamStatus.now(StreamState.STALLED))
@@ -166,7 +178,9 @@ def test_geometry_helpers() -> None:
 
 def test_floor_plan_site_uses_pixels(tmp_path: Path) -> None:
     site = load_site(
-        write_small_site(tmp_path / "site.yaml", "map:\n  background: {kind: image, path: plan.png}")
+        write_small_site(
+            tmp_path / "site.yaml", "map:\n  background: {kind: image, path: plan.png}"
+        )
     )
     model = MapModel(site)
     assert isinstance(model.projection, PixelProjection)

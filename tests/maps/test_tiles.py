@@ -22,8 +22,8 @@ from app.maps.tiles import (
 )
 from app.site.loader import load_site
 from tests.maps.helpers import (
-    png,
     pmtiles_file,
+    png,
     tile_colour,
     tile_server,
     write_mbtiles,
@@ -49,7 +49,9 @@ def _wait(cond, timeout: float = 5.0) -> None:
 
 def test_tile_ids_follow_the_spec() -> None:
     # Values from the PMTiles v3 specification's examples.
-    assert [zxy_to_tile_id(*t) for t in [(0, 0, 0), (1, 0, 0), (1, 0, 1), (1, 1, 1), (1, 1, 0)]] == [
+    assert [
+        zxy_to_tile_id(*t) for t in [(0, 0, 0), (1, 0, 0), (1, 0, 1), (1, 1, 1), (1, 1, 0)]
+    ] == [
         0,
         1,
         2,
@@ -78,7 +80,9 @@ def test_pmtiles_reads_root_and_leaf_directories(tmp_path: Path, leaves: bool) -
     same = png(4, 4, (1, 2, 3))
     tiles[(4, 0, 0)] = tiles[(4, 0, 1)] = tiles[(4, 1, 1)] = same  # dedup and runs
     path = pmtiles_file(
-        tmp_path / "t.pmtiles", tiles, **({"max_root_entries": 20, "leaf_size": 16} if leaves else {})
+        tmp_path / "t.pmtiles",
+        tiles,
+        **({"max_root_entries": 20, "leaf_size": 16} if leaves else {}),
     )
     reader = PMTilesReader(path)
     assert (reader.header.min_zoom, reader.header.max_zoom) == (0, 4)
@@ -197,7 +201,9 @@ def test_open_background_from_the_site_file(tmp_path: Path) -> None:
     src.close()
     (tmp_path / "plan.png").write_bytes(png(8, 8, (255, 255, 255)))
     site = load_site(
-        write_small_site(tmp_path / "site.yaml", "map:\n  background: {kind: image, path: plan.png}")
+        write_small_site(
+            tmp_path / "site.yaml", "map:\n  background: {kind: image, path: plan.png}"
+        )
     )
     bg = open_background(site)
     assert isinstance(bg, ImageBackground)
@@ -223,7 +229,7 @@ def test_open_background_from_the_site_file(tmp_path: Path) -> None:
 def test_background_fields_are_checked(tmp_path: Path, block: str, message: str) -> None:
     from app.site.loader import SiteError
 
-    with pytest.raises(SiteError, match="map.background") as e:
+    with pytest.raises(SiteError, match=r"map\.background") as e:
         load_site(write_small_site(tmp_path / "site.yaml", block))
     assert message in str(e.value)
     assert "site.yaml:5: map.background" in str(e.value)

@@ -15,11 +15,12 @@ from typing import Self
 
 SCRIPT = Path(__file__).with_name("rtsp_server.py")
 # Debian's interpreter: the GStreamer bindings (python3-gi) are installed for it only.
-SYSTEM_PYTHON = "/usr/bin/python3"
-DEBIAN_PACKAGES = (
-    "python3-gi python3-numpy gir1.2-gst-rtsp-server-1.0 gir1.2-gst-plugins-base-1.0 "
+# TORRAZZO_RTSP_PYTHON overrides it (another distribution, a checkout of the bindings).
+SYSTEM_PYTHON = os.environ.get("TORRAZZO_RTSP_PYTHON", "/usr/bin/python3")
+DEBIAN_PACKAGES = (  # the same list as in rtsp_server.py, which cannot import this module
+    "python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 gir1.2-gst-plugins-base-1.0 "
     "gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good "
-    "gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad"
+    "gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad python3-numpy"
 )
 HOST = "127.0.0.1"
 USER = "viewer"
@@ -102,7 +103,8 @@ class RtspServerProcess:
             if rc == _EXIT_NO_BINDINGS:
                 raise RtspServerUnavailable(
                     f"{self.python} cannot import GStreamer's RTSP server bindings; install the "
-                    f"Debian packages: apt-get install {DEBIAN_PACKAGES}\n{self.output}"
+                    f"Debian packages: apt-get install {DEBIAN_PACKAGES}\nserver output:\n"
+                    f"{self.output}"
                 )
             # On a fixed port a restart can race the old socket's teardown: retry briefly.
             if rc == _EXIT_CANNOT_LISTEN and self._port and time.monotonic() < deadline:

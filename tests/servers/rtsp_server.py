@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import faulthandler
+import importlib.util
 import os
 import re
 import signal
@@ -50,9 +51,20 @@ except (ImportError, ValueError) as exc:  # ValueError: typelib missing for requ
     )
     sys.exit(3)
 
-# The stamp helper lives in the app package and needs only numpy.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from app.streams.stamp import write_stamp  # noqa: E402
+
+def _load_write_stamp() -> Any:
+    # Load the module by path: it needs only numpy, while the app package's __init__
+    # files may import things Debian's python lacks.
+    path = Path(__file__).resolve().parents[2] / "app" / "streams" / "stamp.py"
+    spec = importlib.util.spec_from_file_location("torrazzo_stamp", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_stamp
+
+
+write_stamp = _load_write_stamp()
 
 USER = "viewer"
 PASSWORD = "s3cret"

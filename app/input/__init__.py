@@ -1,0 +1,1 @@
+"""Operator input devices (joystick) turned into PTZ speeds and actions."""

@@ -1,0 +1,290 @@
+"""Saved named layouts in a per-site file shared by every workstation of a room.
+
+The file is written atomically (temp, fsync, rename) and re-read whenever its mtime, size or
+inode changed, so a layout saved on one workstation shows up on the others. Each modification
+re-reads first and writes at once, which keeps the window for two workstations overwriting
+each other to the few milliseconds between read and rename.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from app.events import Signal
+from app.layouts.model import BUILTIN_LAYOUTS, Layout
+from app.layouts.store import atomic_write, layout_from_json, layout_to_json
+from app.sequences import CameraCycle
+
+logger = logging.getLogger(__name__)
+LIBRARY_VERSION = 1
+
+
+class LibraryError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SavedLayout:
+    """A named layout (grid + cameras) with its recall number and per-tile camera cycles."""
+
+    number: int
+    name: str
+    layout: Layout
+    cycles: Mapping[int, CameraCycle] = field(default_factory=dict)
+
+
+def _grid(layout: Layout) -> str:
+    spec = layout.spec
+    cells = " ".join(f"{c.row},{c.col}:{c.rows}x{c.cols}" for c in spec.cells)
+    return f"{spec.rows}x{spec.cols} [{cells}]"
+
+
+def library_path_for(site_file: Path | None, site_slug: str, fallback_dir: Path) -> Path:
+    """``<site dir>/<site>.layouts.json`` beside a site file, else in ``fallback_dir``."""
+    if site_file is not None:
+        return site_file.with_name(f"{site_file.stem}.layouts.json")
+    return fallback_dir / f"{site_slug}.layouts.json"
+
+
+def _entry_to_json(e: SavedLayout) -> dict[str, Any]:
+    out = {"number": e.number, "name": e.name, "layout": layout_to_json(e.layout)}
+    if e.cycles:
+        out["cycles"] = {
+            str(i): {"cameras": list(c.cameras), "dwell_s": c.dwell_s} for i, c in e.cycles.items()
+        }
+    return out
+
+
+def _entry_from_json(data: dict[str, Any]) -> SavedLayout:
+    name = str(data["name"])
+    layout = replace(layout_from_json(data["layout"]), name=name, maximized=None)
+    cycles = {
+        int(k): CameraCycle(tuple(str(c) for c in v["cameras"]), float(v.get("dwell_s", 10.0)))
+        for k, v in dict(data.get("cycles", {})).items()
+    }
+    return SavedLayout(int(data["number"]), name, layout, cycles)
+
+
+class LayoutLibrary:
+    """The site's saved layouts, numbered 1..N for keyboard recall.
+
+    Thread: GUI thread (file I/O is small and local or on a LAN share).
+
+    Events:
+        changed(): the list changed, here or on another workstation (seen by ``refresh``).
+        edited(str, dict): this workstation changed it: the operation and what (for audit).
+    """
+
+    def __init__(self, path: Path, stat: Callable[[Path], os.stat_result] = os.stat) -> None:
+        self.path = path
+        self._stat = stat
+        self._entries: list[SavedLayout] = []
+        self._stamp: tuple[int, int, int] | None = None
+        self.changed: Signal[[]] = Signal()
+        self.edited: Signal[[str, dict[str, Any]]] = Signal()
+        self.refresh()
+
+    # -- reading ------------------------------------------------------------------------------
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self._stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def refresh(self) -> bool:
+        """Re-read the file if it changed since we last read or wrote it; True if it did."""
+        stamp = self._file_stamp()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        entries = self._read() if stamp is not None else []
+        if entries == self._entries:
+            return False
+        self._entries = entries
+        self.changed.emit()
+        return True
+
+    def _read(self) -> list[SavedLayout]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            # Keep what we had: a half-copied file on a share must not empty every wall.
+            logger.warning(
+                "layout library %s unreadable (%s); keeping the last good list", self.path, e
+            )
+            return self._entries
+        out: list[SavedLayout] = []
+        for i, row in enumerate(data.get("layouts", []) if isinstance(data, dict) else []):
+            try:
+                out.append(_entry_from_json(row))
+            except (KeyError, TypeError, ValueError) as e:
+                logger.warning("%s: layouts[%d] skipped: %s", self.path, i, e)
+        return sorted(out, key=lambda e: e.number)
+
+    def entries(self) -> list[SavedLayout]:
+        self.refresh()
+        return list(self._entries)
+
+    def get(self, name: str) -> SavedLayout | None:
+        return next((e for e in self.entries() if e.name == name), None)
+
+    def by_number(self, number: int) -> SavedLayout | None:
+        return next((e for e in self.entries() if e.number == number), None)
+
+    # -- writing ------------------------------------------------------------------------------
+    def _modify(self, change: Callable[[list[SavedLayout]], list[SavedLayout]]) -> None:
+        self.refresh()
+        entries = sorted(change(list(self._entries)), key=lambda e: e.number)
+        text = json.dumps(
+            {"version": LIBRARY_VERSION, "layouts": [_entry_to_json(e) for e in entries]},
+            indent=1,
+        )
+        atomic_write(self.path, text)
+        self._entries = entries
+        self._stamp = self._file_stamp()
+        self.changed.emit()
+
+    def _check_name(self, entries: list[SavedLayout], name: str, allow: str | None = None) -> str:
+        name = name.strip()
+        if not name:
+            raise LibraryError("a layout needs a name")
+        if name in BUILTIN_LAYOUTS:
+            raise LibraryError(f"{name!r} is a built-in layout name")
+        if name != allow and any(e.name == name for e in entries):
+            raise LibraryError(f"a layout named {name!r} already exists")
+        return name
+
+    @staticmethod
+    def _free_number(entries: list[SavedLayout]) -> int:
+        used = {e.number for e in entries}
+        return next(n for n in range(1, len(used) + 2) if n not in used)
+
+    def save(
+        self, name: str, layout: Layout, cycles: Mapping[int, CameraCycle] | None = None
+    ) -> SavedLayout:
+        """Add a layout, or replace the one of that name (keeping its number)."""
+        result: list[SavedLayout] = []
+
+        def change(entries: list[SavedLayout]) -> list[SavedLayout]:
+            old = next((e for e in entries if e.name == name.strip()), None)
+            clean = self._check_name(entries, name, allow=old.name if old else None)
+            kept = dict(old.cycles) if old and cycles is None else dict(cycles or {})
+            lay = replace(layout, name=clean, maximized=None)
+            kept = {i: c for i, c in kept.items() if 0 <= i < lay.spec.size}
+            number = old.number if old else self._free_number(entries)
+            entry = SavedLayout(number, clean, lay, kept)
+            result.append(entry)
+            return [e for e in entries if e is not old] + [entry]
+
+        self._modify(change)
+        e = result[0]
+        self.edited.emit("save", {"name": e.name, "number": e.number, "grid": _grid(e.layout)})
+        return e
+
+    def rename(self, name: str, new_name: str) -> SavedLayout:
+        result: list[SavedLayout] = []
+
+        def change(entries: list[SavedLayout]) -> list[SavedLayout]:
+            old = self._find(entries, name)
+            clean = self._check_name(entries, new_name, allow=name)
+            entry = replace(old, name=clean, layout=replace(old.layout, name=clean))
+            result.append(entry)
+            return [entry if e is old else e for e in entries]
+
+        self._modify(change)
+        self.edited.emit("rename", {"from": name, "to": result[0].name})
+        return result[0]
+
+    def duplicate(self, name: str, new_name: str) -> SavedLayout:
+        result: list[SavedLayout] = []
+
+        def change(entries: list[SavedLayout]) -> list[SavedLayout]:
+            old = self._find(entries, name)
+            clean = self._check_name(entries, new_name)
+            entry = SavedLayout(
+                self._free_number(entries),
+                clean,
+                replace(old.layout, name=clean),
+                dict(old.cycles),
+            )
+            result.append(entry)
+            return [*entries, entry]
+
+        self._modify(change)
+        self.edited.emit("duplicate", {"from": name, "to": result[0].name})
+        return result[0]
+
+    def delete(self, name: str) -> None:
+        def change(entries: list[SavedLayout]) -> list[SavedLayout]:
+            old = self._find(entries, name)
+            return [e for e in entries if e is not old]
+
+        self._modify(change)
+        self.edited.emit("delete", {"name": name})
+
+    def set_number(self, name: str, number: int) -> None:
+        """Give a layout a recall number; the layout that had it swaps numbers with it."""
+        if number < 1:
+            raise LibraryError("layout numbers start at 1")
+
+        def change(entries: list[SavedLayout]) -> list[SavedLayout]:
+            mine = self._find(entries, name)
+            out = []
+            for e in entries:
+                if e is mine:
+                    out.append(replace(e, number=number))
+                elif e.number == number:
+                    out.append(replace(e, number=mine.number))
+                else:
+                    out.append(e)
+            return out
+
+        self._modify(change)
+        self.edited.emit("number", {"name": name, "number": number})
+
+    @staticmethod
+    def _find(entries: list[SavedLayout], name: str) -> SavedLayout:
+        for e in entries:
+            if e.name == name:
+                return e
+        raise LibraryError(f"no saved layout named {name!r}")
+
+
+class NumberEntry:
+    """A layout number typed on the number pad, then Enter (as on a CCTV keyboard).
+
+    Digits older than ``timeout_s`` are forgotten, so a stray key press does not linger.
+    """
+
+    def __init__(self, clock: Callable[[], float], timeout_s: float = 3.0) -> None:
+        self._clock = clock
+        self.timeout_s = timeout_s
+        self._digits = ""
+        self._last = 0.0
+
+    @property
+    def pending(self) -> str:
+        if self._digits and self._clock() - self._last > self.timeout_s:
+            self._digits = ""
+        return self._digits
+
+    def digit(self, d: int) -> str:
+        self._digits = (self.pending + str(d))[-4:]
+        self._last = self._clock()
+        return self._digits
+
+    def enter(self) -> int | None:
+        """The number typed, or None when nothing is pending (Enter then means its usual)."""
+        text = self.pending
+        self._digits = ""
+        return int(text) if text else None
+
+    def cancel(self) -> None:
+        self._digits = ""

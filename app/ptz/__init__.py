@@ -1,0 +1,1 @@
+"""PTZ: controllers, the operator session, tours, aiming, the CLI."""

@@ -1,0 +1,153 @@
+"""Joystick input with SDL's own virtual joystick driving a demo dome over ONVIF."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+    sdl2 = pytest.importorskip("sdl2")
+
+from app.demo.fleet import Fleet
+from app.input.joystick import (
+    JoystickInput,
+    JoystickSettings,
+    SettingsStore,
+    shape,
+    vector_from_axes,
+)
+from app.ptz.factory import PtzRegistry
+from app.ptz.model import PtzVector
+from app.ptz.session import PtzSession
+from tests.ptz.helpers import RecordingPtzController, ptz_state
+
+
+def test_dead_zone_curve_and_inversion() -> None:
+    assert shape(0.1, 0.12, 2.0) == 0.0
+    assert shape(1.0, 0.12, 2.0) == 1.0
+    assert shape(-1.0, 0.12, 1.0) == -1.0
+    half = shape(0.56, 0.12, 2.0)
+    assert half == pytest.approx(0.25)  # (0.44 / 0.88) ** 2: fine control near the centre
+    assert shape(0.56, 0.12, 2.0, invert=True) == pytest.approx(-0.25)
+    s = JoystickSettings(curve=1.0, dead_zone=0.0)
+    # SDL: stick forward is negative Y; forward tilts up.
+    assert vector_from_axes({0: 0.5, 1: -1.0}, s) == PtzVector(0.5, 1.0, 0.0)
+    assert vector_from_axes({1: -1.0}, JoystickSettings(invert_tilt=True)) == PtzVector(0, -1.0, 0)
+
+
+def test_settings_are_saved_per_user_and_device(tmp_path: Path) -> None:
+    path = tmp_path / "cfg" / "joystick.json"
+    store = SettingsStore(path)
+    assert store.for_device("Any stick") == JoystickSettings()
+    mine = JoystickSettings(dead_zone=0.2, invert_pan=True, buttons={0: "home"})
+    store.set_device("Axis T8311", mine)
+    again = SettingsStore(path)
+    assert again.for_device("Axis T8311") == mine
+    assert again.for_device("Other") == JoystickSettings()
+    path.write_text("{ not json")
+    assert SettingsStore(path).for_device("Axis T8311") == JoystickSettings()  # defaults
+
+
+class VirtualStick:
+    """An SDL virtual joystick: 3 axes, 8 buttons."""
+
+    def __init__(self) -> None:
+        self.index = sdl2.SDL_JoystickAttachVirtual(sdl2.SDL_JOYSTICK_TYPE_GAMECONTROLLER, 3, 8, 0)
+        assert self.index >= 0, sdl2.SDL_GetError()
+        self.handle = sdl2.SDL_JoystickOpen(self.index)
+        assert self.handle
+
+    def axis(self, axis: int, value: float) -> None:
+        raw = max(-32768, min(32767, round(value * 32767)))
+        assert sdl2.SDL_JoystickSetVirtualAxis(self.handle, axis, raw) == 0
+
+    def button(self, button: int, down: bool) -> None:
+        assert sdl2.SDL_JoystickSetVirtualButton(self.handle, button, int(down)) == 0
+
+    def detach(self) -> None:
+        sdl2.SDL_JoystickClose(self.handle)
+        sdl2.SDL_JoystickDetachVirtual(self.index)
+
+
+@pytest.fixture
+def joystick(tmp_path: Path) -> Iterator[tuple[JoystickInput, list[str], list[PtzSession | None]]]:
+    actions: list[str] = []
+    target: list[PtzSession | None] = [None]
+    js = JoystickInput(lambda: target[0], actions.append, SettingsStore(tmp_path / "j.json"))
+    assert js.open()
+    yield js, actions, target
+    js.close()
+
+
+def poll_until(
+    js: JoystickInput, cond, timeout: float = 2.0, session: PtzSession | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met"
+        js.poll()
+        if session is not None:
+            session.tick()
+        time.sleep(0.01)
+
+
+def test_virtual_stick_moves_the_demo_dome(joystick, fleet: Fleet, registry: PtzRegistry) -> None:
+    js, actions, target = joystick
+    ctl = registry.controller(fleet.site_for_client().camera("dome"))
+    ctl.capabilities().result(10)
+    session = PtzSession(ctl)
+    target[0] = session
+    stick = VirtualStick()
+    try:
+        poll_until(js, lambda: len(js.devices) == 1)  # hot-plug: the stick appeared
+        stick.axis(0, 1.0)  # full right
+        stick.axis(1, -0.6)  # forward: tilt up
+        poll_until(js, lambda: session.wanted.pan == 1.0)
+        assert session.wanted.tilt == pytest.approx(shape(0.6, 0.12, 2.0), abs=0.01)
+        state = ptz_state(fleet, "dome")
+        poll_until(
+            js,
+            lambda: state.position().pan > 0.05 and state.position().tilt > 0.005,
+            session=session,
+        )
+        # Back to the centre: the dome stops at once.
+        stick.axis(0, 0.0)
+        stick.axis(1, 0.0)
+        poll_until(js, lambda: not session.moving)
+        poll_until(js, lambda: state.moving() == (False, False), timeout=1.0)
+        # Buttons: presets and navigation.
+        stick.button(0, True)
+        stick.button(4, True)
+        poll_until(js, lambda: len(actions) == 2)
+        assert actions == ["preset:1", "next_tile"]
+        # Unplugged mid-move: the dome stops.
+        stick.axis(2, -1.0)  # zoom in
+        poll_until(js, lambda: state.moving()[1], session=session)
+    finally:
+        stick.detach()
+    poll_until(js, lambda: not js.devices)
+    poll_until(js, lambda: state.moving() == (False, False), timeout=1.0)
+
+
+def test_focus_change_stops_the_previous_dome(joystick) -> None:
+    js, _actions, target = joystick
+    a, b = RecordingPtzController(), RecordingPtzController()
+    sa, sb = PtzSession(a), PtzSession(b)
+    target[0] = sa
+    stick = VirtualStick()
+    try:
+        poll_until(js, lambda: js.devices)
+        stick.axis(0, -1.0)
+        poll_until(js, lambda: a.moves == [PtzVector(pan=-1.0)])
+        target[0] = sb
+        poll_until(js, lambda: b.moves == [PtzVector(pan=-1.0)])
+        assert a.moves == [PtzVector(pan=-1.0), PtzVector.ZERO]
+    finally:
+        stick.detach()

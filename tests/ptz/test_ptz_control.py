@@ -1,0 +1,241 @@
+"""PtzTileController on a real QtTile (offscreen) steering a demo dome over real ONVIF."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from app.demo.fleet import Fleet
+from app.demo.model import Fault
+from app.layouts import ops
+from app.ptz.factory import PtzRegistry
+from app.ptz.model import PtzVector
+from app.ptz.pointing import FovModel
+from app.ptz.session import PtzSession
+from app.streams.engine import StreamEngine
+from app.streams.feed import TileFeed
+from tests.ptz.helpers import SITE, ptz_state
+from widgets.bridge import MainThreadBridge
+from widgets.ptz_control import DigitalZoom, PtzTileController, joystick_vector
+from widgets.tile import QtTile
+
+W, H = 640, 360
+
+
+@pytest.fixture
+def tile(qtbot) -> Iterator[QtTile]:
+    engine = StreamEngine()
+    t = QtTile(0, lambda: TileFeed(engine), SITE)
+    qtbot.addWidget(t)
+    t.resize(W, H)
+    t.show()
+    qtbot.waitExposed(t)
+    yield t
+    engine.shutdown(1.0)
+
+
+@pytest.fixture
+def ctl(tile: QtTile, fleet: Fleet, registry: PtzRegistry) -> Iterator[PtzTileController]:
+    controller = registry.controller(fleet.site_for_client().camera("dome"))
+    controller.capabilities().result(10)
+    c = PtzTileController(
+        tile,
+        MainThreadBridge(),
+        PtzSession(controller),
+        FovModel(60.0, 20.0),
+        keys_plain=lambda: True,
+    )
+    yield c
+    c.detach()
+
+
+def wheel(widget: QtTile, delta: int, pos: QPointF | None = None) -> None:
+    pos = pos or QPointF(W / 2, H / 2)
+    event = QWheelEvent(
+        pos,
+        widget.mapToGlobal(pos),
+        QPoint(0, 0),
+        QPoint(0, delta),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(widget, event)
+
+
+def test_joystick_vector_grows_with_distance() -> None:
+    c = QPointF(100, 100)
+    assert joystick_vector(c, QPointF(102, 100), 100) == PtzVector.ZERO  # dead zone
+    slow = joystick_vector(c, QPointF(130, 100), 100)
+    fast = joystick_vector(c, QPointF(190, 100), 100)
+    assert 0 < slow.pan < fast.pan <= 1.0
+    assert joystick_vector(c, QPointF(100, 500), 100) == PtzVector(0.0, -1.0)  # capped, down
+
+
+def test_drag_steers_the_dome_and_release_stops_it(qtbot, tile, ctl, fleet) -> None:
+    state = ptz_state(fleet, "dome")
+    centre = QPoint(W // 2, H // 2)
+    qtbot.mousePress(tile, Qt.MouseButton.LeftButton, pos=centre)
+    qtbot.mouseMove(tile, centre + QPoint(100, -40))
+    assert ctl.drag_vector is not None
+    assert ctl.drag_vector.pan > 0
+    assert ctl.drag_vector.tilt > 0  # dragged up: tilt up
+    qtbot.waitUntil(
+        lambda: state.position().pan > 0.03 and state.position().tilt > 0.01, timeout=3000
+    )
+    assert ctl.overlay.grab().toImage().width() == W  # the arrow overlay paints
+    qtbot.mouseRelease(tile, Qt.MouseButton.LeftButton, pos=centre + QPoint(100, -40))
+    qtbot.waitUntil(lambda: not state.moving()[0], timeout=500)
+    assert ctl.drag_vector is None
+
+
+def test_click_centres_on_the_point(qtbot, tile, ctl, fleet) -> None:
+    state = ptz_state(fleet, "dome")
+    qtbot.mouseClick(tile, Qt.MouseButton.LeftButton, pos=QPoint(W * 3 // 4, H // 2))
+    # A quarter of the picture right: 15 of the 60 degrees, pan 1 = 180 degrees.
+    qtbot.waitUntil(lambda: abs(state.position().pan - 15 / 180) < 1e-3, timeout=3000)
+    assert abs(state.position().tilt) < 1e-6
+
+
+def test_shift_box_zooms_into_the_area(qtbot, tile, ctl, fleet) -> None:
+    state = ptz_state(fleet, "dome")
+    shift = Qt.KeyboardModifier.ShiftModifier
+    qtbot.mousePress(tile, Qt.MouseButton.LeftButton, shift, QPoint(W // 2 - 80, H // 2 - 45))
+    qtbot.mouseMove(tile, QPoint(W // 2 + 80, H // 2 + 45))
+    assert ctl.box is not None
+    qtbot.mouseRelease(tile, Qt.MouseButton.LeftButton, shift, QPoint(W // 2 + 80, H // 2 + 45))
+    # A box a quarter of the picture wide: 4x, zoom += log 4 / log 20.
+    qtbot.waitUntil(
+        lambda: abs(state.position().zoom - math.log(4) / math.log(20)) < 1e-3, timeout=5000
+    )
+    assert abs(state.position().pan) < 1e-6
+
+
+def test_wheel_zooms_in_and_stops(qtbot, tile, ctl, fleet) -> None:
+    state = ptz_state(fleet, "dome")
+    wheel(tile, 120)
+    qtbot.waitUntil(lambda: state.moving()[1], timeout=1000)
+    qtbot.waitUntil(lambda: not state.moving()[1], timeout=1000)
+    assert state.position().zoom > 0.01
+
+
+def test_keys_steer_and_status_is_shown(qtbot, tile, ctl, fleet) -> None:
+    state = ptz_state(fleet, "dome")
+    qtbot.keyPress(tile, Qt.Key.Key_Left)
+    qtbot.waitUntil(lambda: state.position().pan < -0.02, timeout=2000)
+    qtbot.keyRelease(tile, Qt.Key.Key_Left)
+    qtbot.waitUntil(lambda: not state.moving()[0], timeout=500)
+    qtbot.keyPress(tile, Qt.Key.Key_Plus)
+    qtbot.waitUntil(lambda: state.position().zoom > 0.01, timeout=2000)
+    qtbot.keyRelease(tile, Qt.Key.Key_Plus)
+    qtbot.waitUntil(lambda: not state.moving()[1], timeout=500)
+    # GetStatus at 2 Hz, off the GUI thread: the overlay shows where the dome is.
+    pan_deg = state.position().pan * 180
+    qtbot.waitUntil(lambda: f"P {pan_deg:+.1f}" in ctl.readout_text(), timeout=3000)
+
+
+def test_errors_reach_the_tile(qtbot, tile, ctl, fleet) -> None:
+    fleet.set_fault("dome", Fault.OFFLINE)
+    qtbot.keyPress(tile, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: "connection refused" in ctl.error_text, timeout=3000)
+    qtbot.keyRelease(tile, Qt.Key.Key_Right)
+
+
+def test_fixed_camera_gets_digital_zoom(qtbot, tile) -> None:
+    c = PtzTileController(tile, MainThreadBridge(), None)
+    try:
+        surface = tile.panes[0].surface
+        wheel(tile, 240, QPointF(W / 4, H / 4))  # two notches toward the top-left
+        assert c.digital.factor == pytest.approx(1.25**2)
+        x, y, w, h = surface.view
+        assert w == pytest.approx(1 / 1.5625)
+        assert x < 0.5 - w / 2  # the crop moved toward the cursor
+        assert y < 0.5 - h / 2
+        assert c.badge_text().startswith("DIGITAL")
+        # Drag pans the zoomed picture; Home resets.
+        qtbot.mousePress(tile, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
+        qtbot.mouseMove(tile, QPoint(160, 100))
+        qtbot.mouseRelease(tile, Qt.MouseButton.LeftButton, pos=QPoint(160, 100))
+        assert surface.view[0] < x
+        qtbot.keyPress(tile, Qt.Key.Key_Home)
+        assert surface.view == (0.0, 0.0, 1.0, 1.0)
+    finally:
+        c.detach()
+
+
+def test_digital_zoom_crop_stays_inside_the_picture() -> None:
+    z = DigitalZoom(2.0, 0.95, 0.0)
+    z.clamp()
+    assert (z.cx, z.cy) == (0.75, 0.25)
+    assert z.view() == (0.5, 0.0, 0.5, 0.5)
+    # Inside one optic of a 2x2 mosaic stream.
+    assert z.view((0.5, 0.5, 0.5, 0.5)) == (0.75, 0.5, 0.25, 0.25)
+
+
+def test_attach_ptz_follows_the_wall(qtbot, fleet: Fleet, registry: PtzRegistry, tmp_path) -> None:
+    import dataclasses
+
+    from app.health import StatusBoard
+    from app.layouts.store import WallModel, load_wall_state
+    from app.site.model import Stream, StreamRole
+    from widgets.ptz_control import attach_ptz
+    from widgets.wall import QtWall
+
+    site = fleet.site_for_client()
+    # No video needed here: streams on a closed port, so nothing is encoded or decoded.
+    dead = (Stream(StreamRole.MAIN, "http://127.0.0.1:9/none.ts"),)
+    site = dataclasses.replace(
+        site,
+        cameras=tuple(
+            dataclasses.replace(
+                c, optics=tuple(dataclasses.replace(o, streams=dead) for o in c.optics)
+            )
+            for c in site.cameras
+        ),
+    )
+    engine = StreamEngine()
+    model = WallModel(load_wall_state(tmp_path / "wall.json"), [c.id for c in site.cameras])
+    model.set_layout("2x2")
+    model.fill(["dome", "fixed", "dome2", "quad"])
+    bridge = MainThreadBridge()
+    wall = QtWall(model, site, engine, StatusBoard(engine), bridge)
+    qtbot.addWidget(wall)
+    wall.resize(800, 450)
+    wall.show()
+    ptz = attach_ptz(
+        wall, bridge, registry, camera_ids=[c.id for c in site.cameras], joystick=False
+    )
+    try:
+        dome_ctl = ptz.controller_of(wall.tiles[0])
+        fixed_ctl = ptz.controller_of(wall.tiles[1])
+        assert dome_ctl is not None
+        assert dome_ctl.session is not None
+        assert fixed_ctl is not None
+        assert fixed_ctl.session is None
+        assert ptz.controller_of(wall.tiles[3]) is None  # a quad mosaic: no one lens
+        # Steer the dome with the keyboard on the wall (Ctrl+arrow on a grid).
+        state = ptz_state(fleet, "dome")
+        dome_ctl.ptz.capabilities().result(10)  # connected (the first WSDL load is slow)
+        wall.setFocus()
+        qtbot.keyPress(wall, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitUntil(lambda: state.position().pan > 0.02, timeout=3000)
+        # The tile changes camera while the dome moves: it is stopped at once.
+        model.apply(lambda lay: ops.assign(lay, 0, "fixed"))
+        qtbot.waitUntil(lambda: not state.moving()[0], timeout=500)
+        assert ptz.controller_of(wall.tiles[0]) is not dome_ctl
+        # Joystick buttons act on the focused tile and the wall.
+        model.apply(lambda lay: ops.focus(lay, 2))
+        ptz.on_action("next_tile")
+        assert model.layout.focused == 3
+        ptz.on_action("next_camera")
+        assert model.layout.tiles[3].camera_id == "fixed"  # after quad, in site order
+    finally:
+        ptz.close()
+        wall.close_feeds()
+        engine.shutdown(1.0)

@@ -1,0 +1,80 @@
+"""PtzPanel offscreen against a demo dome: presets, supervisor edits, home, tour."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.demo.fleet import Fleet
+from app.demo.model import Preset, PtzPosition
+from app.ptz.factory import PtzRegistry
+from app.ptz.model import PtzVector
+from app.ptz.session import PtzSession
+from tests.ptz.helpers import FakeClock, ptz_state
+from widgets.bridge import MainThreadBridge
+from widgets.ptz_panel import PtzPanel
+
+
+@pytest.fixture
+def dome(fleet: Fleet, registry: PtzRegistry):
+    state = ptz_state(fleet, "dome")
+    state.presets["1"] = Preset("1", "Duomo", PtzPosition(0.2, 0.0, 0.0))
+    state.presets["2"] = Preset("2", "Torrazzo", PtzPosition(-0.2, 0.1, 0.0))
+    ctl = registry.controller(fleet.site_for_client().camera("dome"))
+    ctl.capabilities().result(10)
+    return ctl, state
+
+
+def test_operator_goes_to_a_preset_and_home(qtbot, dome) -> None:
+    ctl, state = dome
+    panel = PtzPanel(ctl, MainThreadBridge())
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: panel.list.count() == 2, timeout=3000)
+    assert not panel.save_button.isVisibleTo(panel)  # operators cannot edit presets
+    panel.list.setCurrentRow(1)
+    qtbot.mouseClick(panel.go_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: state.position() == PtzPosition(-0.2, 0.1, 0.0), timeout=3000)
+    qtbot.mouseClick(panel.home_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: state.position() == PtzPosition(), timeout=3000)
+
+
+def test_supervisor_saves_and_renames(qtbot, dome) -> None:
+    ctl, state = dome
+    panel = PtzPanel(ctl, MainThreadBridge(), supervisor=True)
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: panel.list.count() == 2, timeout=3000)
+    panel.name.setText("Porta Po")
+    qtbot.mouseClick(panel.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.list.count() == 3, timeout=3000)
+    assert [p.name for p in state.presets.values()][-1] == "Porta Po"
+    panel.list.setCurrentRow(0)
+    panel.name.setText("Duomo (nord)")
+    qtbot.mouseClick(panel.rename_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.list.item(0).text() == "Duomo (nord)", timeout=3000)
+    # A name already taken: the device's refusal is shown.
+    panel.name.setText("Torrazzo")
+    qtbot.mouseClick(panel.rename_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "exists" in panel.message.text(), timeout=3000)
+
+
+def test_tour_runs_and_stops_on_manual_input(qtbot, dome) -> None:
+    ctl, state = dome
+    clock = FakeClock()
+    session = PtzSession(ctl)
+    panel = PtzPanel(ctl, MainThreadBridge(), session=session, clock=clock)
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: panel.list.count() == 2, timeout=3000)
+    panel.dwell.setValue(5.0)
+    qtbot.mouseClick(panel.tour_button, Qt.MouseButton.LeftButton)
+    assert panel.tour is not None
+    qtbot.waitUntil(lambda: state.position() == PtzPosition(0.2, 0.0, 0.0), timeout=3000)
+    clock.advance(5.0)
+    qtbot.waitUntil(lambda: state.position() == PtzPosition(-0.2, 0.1, 0.0), timeout=3000)
+    assert panel.tour.index == 1
+    session.request(PtzVector(pan=0.3))  # the operator takes over
+    qtbot.waitUntil(lambda: "manual input" in panel.message.text(), timeout=2000)
+    assert panel.tour_button.text() == "Start tour"
+    session.release()
+    clock.advance(10.0)
+    qtbot.wait(250)
+    assert panel.tour.index == 1

@@ -1,0 +1,1 @@
+"""Walls, layout editor and library, sequences, roles and audit."""

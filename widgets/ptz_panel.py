@@ -1,0 +1,202 @@
+"""PtzPanel: a dome's presets (go, save and rename for supervisors, home) and its tour."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.onvif.errors import OnvifError
+from app.onvif.model import PtzPresetInfo
+from app.ptz.controller import PtzController
+from app.ptz.session import PtzSession
+from app.ptz.tour import Tour, TourRunner, TourStep
+from widgets.bridge import MainThreadBridge
+
+TOUR_TICK_MS = 100
+
+
+class PtzPanel(QWidget):
+    """Presets of one dome. Operators go to a preset or home and run a tour of the presets;
+    supervisors also save the current position as a preset and rename presets (ONVIF has no
+    rename-only call: renaming stores the current position under the new name too).
+
+    A tour visits the listed presets in order, ``dwell`` seconds each, and stops at the
+    operator's first manual input on ``session``. Thread: GUI only; calls go out as futures.
+    """
+
+    def __init__(
+        self,
+        controller: PtzController,
+        bridge: MainThreadBridge,
+        *,
+        supervisor: bool = False,
+        session: PtzSession | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.bridge = bridge
+        self.supervisor = supervisor
+        self.session = session
+        self._clock = clock
+        self.presets: list[PtzPresetInfo] = []
+        self.tour: TourRunner | None = None
+        self.list = QListWidget(self)
+        self.list.itemDoubleClicked.connect(lambda _item: self.go())
+        self.name = QLineEdit(self)
+        self.name.setPlaceholderText("preset name")
+        self.go_button = QPushButton("Go", self)
+        self.home_button = QPushButton("Home", self)
+        self.save_button = QPushButton("Save as new", self)
+        self.rename_button = QPushButton("Rename", self)
+        self.refresh_button = QPushButton("Refresh", self)
+        self.dwell = QDoubleSpinBox(self)
+        self.dwell.setRange(1.0, 600.0)
+        self.dwell.setValue(10.0)
+        self.dwell.setSuffix(" s")
+        self.tour_button = QPushButton("Start tour", self)
+        self.message = QLabel("", self)
+        self.message.setWordWrap(True)
+        for b, slot in (
+            (self.go_button, self.go),
+            (self.home_button, self.home),
+            (self.save_button, self.save_new),
+            (self.rename_button, self.rename),
+            (self.refresh_button, self.refresh),
+            (self.tour_button, self.toggle_tour),
+        ):
+            b.clicked.connect(slot)
+        self.save_button.setVisible(supervisor)
+        self.rename_button.setVisible(supervisor)
+        self.name.setVisible(supervisor)
+        row = QHBoxLayout()
+        for b in (self.go_button, self.home_button, self.refresh_button):
+            row.addWidget(b)
+        edit = QHBoxLayout()
+        edit.addWidget(self.name)
+        edit.addWidget(self.save_button)
+        edit.addWidget(self.rename_button)
+        tour = QHBoxLayout()
+        tour.addWidget(QLabel("dwell", self))
+        tour.addWidget(self.dwell)
+        tour.addWidget(self.tour_button)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.list)
+        lay.addLayout(row)
+        lay.addLayout(edit)
+        lay.addLayout(tour)
+        lay.addWidget(self.message)
+        self._tour_timer = QTimer(self)
+        self._tour_timer.setInterval(TOUR_TICK_MS)
+        self._tour_timer.timeout.connect(self._tour_tick)
+        self.refresh()
+
+    # --- calls (futures → bridge) ----------------------------------------------------------
+
+    def _after(self, future: concurrent.futures.Future[Any], then: Callable[[Any], None]) -> None:
+        def done(f: concurrent.futures.Future[Any]) -> None:
+            self.bridge.post(lambda: self._deliver(f, then))
+
+        future.add_done_callback(done)
+
+    def _deliver(self, f: concurrent.futures.Future[Any], then: Callable[[Any], None]) -> None:
+        if f.cancelled():
+            return
+        exc = f.exception()
+        if exc is not None:
+            self.message.setText(exc.message if isinstance(exc, OnvifError) else str(exc))
+            return
+        then(f.result())
+
+    def refresh(self) -> None:
+        self._after(self.controller.presets(), self._show_presets)
+
+    def _show_presets(self, presets: list[PtzPresetInfo]) -> None:
+        selected = self.selected_token()
+        self.presets = list(presets)
+        self.list.clear()
+        for p in self.presets:
+            item = QListWidgetItem(p.name)
+            item.setData(Qt.ItemDataRole.UserRole, p.token)
+            self.list.addItem(item)
+            if p.token == selected:
+                self.list.setCurrentItem(item)
+        if self.list.currentItem() is None and self.list.count():
+            self.list.setCurrentRow(0)
+        self.tour_button.setEnabled(bool(self.presets) or self.tour is not None)
+
+    def selected_token(self) -> str | None:
+        item = self.list.currentItem()
+        return None if item is None else str(item.data(Qt.ItemDataRole.UserRole))
+
+    def go(self) -> None:
+        token = self.selected_token()
+        if token is None:
+            return
+        self._manual()
+        self._after(self.controller.goto_preset(token), lambda _ok: self.message.setText(""))
+
+    def home(self) -> None:
+        self._manual()
+        self._after(self.controller.goto_home(), lambda _ok: self.message.setText(""))
+
+    def save_new(self) -> None:
+        if not self.supervisor:
+            return
+        name = self.name.text().strip() or None
+        self._after(self.controller.set_preset(name), lambda _token: self.refresh())
+
+    def rename(self) -> None:
+        token, name = self.selected_token(), self.name.text().strip()
+        if not self.supervisor or token is None or not name:
+            return
+        self._after(self.controller.set_preset(name, token), lambda _token: self.refresh())
+
+    # --- tour --------------------------------------------------------------------------------
+
+    def _manual(self) -> None:
+        if self.tour is not None:
+            self.tour.stop("manual input")
+
+    def toggle_tour(self) -> None:
+        if self.tour is not None and self.tour.running:
+            self.tour.stop("stopped by the operator")
+            return
+        if not self.presets:
+            return
+        dwell = self.dwell.value()
+        tour = Tour("presets", tuple(TourStep(p.token, dwell) for p in self.presets))
+        runner = TourRunner(self.controller, tour, self._clock)
+        if self.session is not None:
+            runner.stop_on_input_of(self.session)
+        runner.stopped.connect(self.bridge.wrap(self._on_tour_stopped))
+        self.tour = runner
+        runner.start()
+        self.tour_button.setText("Stop tour")
+        self.message.setText(f"tour: {len(tour.steps)} presets, {dwell:g} s each")
+        self._tour_timer.start()
+
+    def _tour_tick(self) -> None:
+        if self.tour is not None:
+            self.tour.tick()
+
+    def _on_tour_stopped(self, reason: str) -> None:
+        self._tour_timer.stop()
+        self.tour_button.setText("Start tour")
+        self.message.setText(f"tour stopped: {reason}")

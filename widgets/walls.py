@@ -1,0 +1,439 @@
+"""Wall screens: one window per configured screen, screen loss, sequences and push to wall."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import QEvent, QObject, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QScreen
+from PySide6.QtWidgets import QApplication, QMainWindow, QVBoxLayout, QWidget
+
+from app.events import Signal as CoreSignal
+from app.health import StatusBoard
+from app.layouts import ops
+from app.layouts.library import LayoutLibrary
+from app.layouts.model import BUILTIN_LAYOUTS, Layout
+from app.layouts.store import WallModel
+from app.sequences import DEFAULT_RESUME_AFTER_S, Sequencer
+from app.site.model import Site
+from app.streams.engine import StreamEngine
+from app.walls import Placement, Wall, moved, place
+from widgets.bridge import MainThreadBridge
+from widgets.wall import QtWall
+
+logger = logging.getLogger(__name__)
+SEQUENCE_TICK_MS = 250
+GUEST_FRACTION = 0.5  # a window whose screen is gone takes half the host screen
+
+
+# -- screens ------------------------------------------------------------------------------------
+class ScreenSet(QObject):
+    """The screens a wall can use, by name, and a notice when one comes or goes."""
+
+    changed = Signal()
+
+    def names(self) -> list[str]:
+        raise NotImplementedError
+
+    def geometry(self, name: str) -> QRect:
+        raise NotImplementedError
+
+    def qscreen(self, name: str) -> QScreen | None:
+        return None
+
+
+class SystemScreens(ScreenSet):
+    """The real screens (QGuiApplication.screens()); unplugging one is seen at once."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._gone: set[int] = set()
+        app = QGuiApplication.instance()
+        assert isinstance(app, QGuiApplication)
+        app.screenAdded.connect(self._on_added)
+        app.screenRemoved.connect(self._on_removed)
+
+    @staticmethod
+    def _name(screen: QScreen, index: int) -> str:
+        return screen.name() or f"screen-{index + 1}"
+
+    def _screens(self) -> dict[str, QScreen]:
+        out: dict[str, QScreen] = {}
+        for i, s in enumerate(QGuiApplication.screens()):
+            if id(s) not in self._gone:
+                out.setdefault(self._name(s, i), s)
+        return out
+
+    def names(self) -> list[str]:
+        return list(self._screens())
+
+    def geometry(self, name: str) -> QRect:
+        s = self._screens().get(name)
+        return s.geometry() if s is not None else QRect(0, 0, 1280, 720)
+
+    def qscreen(self, name: str) -> QScreen | None:
+        return self._screens().get(name)
+
+    def _on_added(self, screen: QScreen) -> None:
+        self._gone.discard(id(screen))
+        self.changed.emit()
+
+    def _on_removed(self, screen: QScreen) -> None:
+        # During screenRemoved the screen may still be listed; leave it out from now on.
+        self._gone.add(id(screen))
+        self.changed.emit()
+
+
+class VirtualScreens(ScreenSet):
+    """Named screens laid side by side, shown as plain windows (tests, one-monitor trials)."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        size: tuple[int, int] = (960, 540),
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._all = list(names)
+        self._present = list(names)
+        self._size = size
+
+    def names(self) -> list[str]:
+        return list(self._present)
+
+    def geometry(self, name: str) -> QRect:
+        i = self._all.index(name) if name in self._all else 0
+        w, h = self._size
+        return QRect(i * w, 0, w, h)
+
+    def unplug(self, name: str) -> None:
+        if name in self._present:
+            self._present.remove(name)
+            self.changed.emit()
+
+    def plug(self, name: str) -> None:
+        if name not in self._present:
+            if name not in self._all:
+                self._all.append(name)
+            self._present = [n for n in self._all if n in self._present or n == name]
+            self.changed.emit()
+
+
+# -- recall and sequences ----------------------------------------------------------------------
+def recall_layout(model: WallModel, name: str, library: LayoutLibrary | None) -> bool:
+    """Show layout ``name``: a saved one as saved (grid and cameras), or a built-in one."""
+    entry = library.get(name) if library is not None else None
+    if entry is not None:
+        model.put_layout(entry.name, entry.layout)
+        return True
+    if name in BUILTIN_LAYOUTS or name in model.names():
+        model.set_layout(name)
+        return True
+    logger.warning("no layout named %r to show", name)
+    return False
+
+
+class SequenceDriver(QObject):
+    """Runs a Sequencer against a WallModel: saved layouts' tile camera cycles, a screen's
+    layout cycle, and a pause whenever the operator touches ``window``.
+
+    ``automatic`` is True while a cycle step is being applied, so the composition root can
+    keep those steps out of the audit log (they are not anybody's action).
+    """
+
+    INTERACTION = (
+        QEvent.Type.MouseButtonPress,
+        QEvent.Type.MouseButtonDblClick,
+        QEvent.Type.KeyPress,
+        QEvent.Type.Wheel,
+        QEvent.Type.Drop,
+    )
+
+    def __init__(
+        self,
+        model: WallModel,
+        window: QWidget,
+        library: LayoutLibrary | None,
+        clock: Callable[[], float] = time.monotonic,
+        resume_after_s: float = DEFAULT_RESUME_AFTER_S,
+        timer: bool = True,
+    ) -> None:
+        super().__init__(window)
+        self.model = model
+        self.window = window
+        self.library = library
+        self.sequencer = Sequencer(clock, resume_after_s)
+        self.automatic = False
+        self._layout_name = ""
+        model.changed.connect(self._on_model_changed)
+        if library is not None:
+            library.changed.connect(self._reconfigure)
+        self._reconfigure()
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+        self._timer: QTimer | None = None
+        if timer:
+            self._timer = QTimer(self)
+            self._timer.timeout.connect(self.tick)
+            self._timer.start(SEQUENCE_TICK_MS)
+
+    def _on_model_changed(self, _layout: Layout) -> None:
+        if self.model.current != self._layout_name:
+            self._reconfigure()
+
+    def _reconfigure(self) -> None:
+        self._layout_name = self.model.current
+        entry = self.library.get(self._layout_name) if self.library is not None else None
+        self.sequencer.clear_tiles()
+        if entry is None:
+            return
+        for index, cycle in entry.cycles.items():
+            if index < len(self.model.layout.tiles):
+                self.sequencer.set_tile_cycle(index, cycle)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if (
+            event.type() in self.INTERACTION
+            and isinstance(obj, QWidget)
+            and obj.window() is self.window
+            and not self.automatic
+        ):
+            self.sequencer.touch()
+        return False
+
+    def tick(self) -> None:
+        steps = self.sequencer.poll()
+        if not steps:
+            return
+        self.automatic = True
+        try:
+            for step in steps:
+                if step.kind == "layout":
+                    recall_layout(self.model, step.item, self.library)
+                elif step.kind == "tile" and isinstance(step.key, int):
+                    index, camera = step.key, step.item
+                    if index < len(self.model.layout.tiles):
+                        self.model.apply(
+                            lambda lay, i=index, c=camera: (
+                                ops.assign(lay, i, c) if lay.tiles[i].camera_id != c else lay
+                            )
+                        )
+        finally:
+            self.automatic = False
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+
+
+# -- the wall windows ---------------------------------------------------------------------------
+class WallWindow(QWidget):
+    """One wall screen: a frameless QtWall, full screen on its own screen."""
+
+    def __init__(
+        self,
+        slot: int,
+        label: str,
+        model: WallModel,
+        site: Site,
+        engine: StreamEngine,
+        board: StatusBoard,
+        bridge: MainThreadBridge,
+    ) -> None:
+        super().__init__(None)
+        self.slot = slot
+        self.label = label
+        self.placement: Placement | None = None
+        self.closing = False
+        self.wall = QtWall(model, site, engine, board, bridge, self)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.wall)
+        self.setObjectName(f"wall-screen-{slot + 1}")
+        model.changed.connect(lambda _layout: self._retitle())
+        self._retitle()
+
+    def _retitle(self) -> None:
+        where = ""
+        if self.placement is not None and not self.placement.home:
+            where = f" — on {self.placement.screen} (its screen is gone)"
+        self.setWindowTitle(
+            f"Torrazzo wall {self.slot + 1}: {self.label} — {self.wall.model.layout.title}{where}"
+        )
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.closing:  # a wall screen goes only with the application
+            event.ignore()
+            return
+        self.wall.close_feeds()
+        super().closeEvent(event)
+
+
+class WallController(QObject):
+    """Opens one WallWindow per wall screen, keeps each on a present screen, pushes to them.
+
+    Events (core signals, GUI thread):
+        wall_changed(Wall): a screen's layout changed (to be saved).
+        pushed(int, str, str): slot, "camera" or "layout", what was pushed.
+    """
+
+    def __init__(
+        self,
+        wall: Wall,
+        models: Sequence[WallModel],
+        screens: ScreenSet,
+        site: Site,
+        engine: StreamEngine,
+        board: StatusBoard,
+        bridge: MainThreadBridge,
+        library: LayoutLibrary | None = None,
+        fullscreen: bool = True,
+        avoid: Sequence[str] = (),
+        clock: Callable[[], float] = time.monotonic,
+        resume_after_s: float = DEFAULT_RESUME_AFTER_S,
+        timers: bool = True,
+    ) -> None:
+        super().__init__()
+        if len(models) != len(wall.screens):
+            raise ValueError("one WallModel per wall screen")
+        self.wall = wall
+        self.models = list(models)
+        self.screens = screens
+        self.library = library
+        self.fullscreen = fullscreen
+        self.avoid = list(avoid)
+        self.wall_changed: CoreSignal[[Wall]] = CoreSignal()
+        self.pushed: CoreSignal[[int, str, str]] = CoreSignal()
+        self.windows: list[WallWindow] = []
+        self.drivers: list[SequenceDriver] = []
+        self.placements: tuple[Placement, ...] = ()
+        for slot, (ws, model) in enumerate(zip(wall.screens, self.models, strict=True)):
+            win = WallWindow(slot, ws.label, model, site, engine, board, bridge)
+            self.windows.append(win)
+            driver = SequenceDriver(model, win, library, clock, resume_after_s, timer=timers)
+            driver.sequencer.set_layout_cycle(ws.cycle)
+            self.drivers.append(driver)
+            model.changed.connect(lambda _layout, s=slot: self._on_slot_changed(s))
+        screens.changed.connect(self.replace_windows)
+        self.replace_windows()
+
+    # -- placement ----------------------------------------------------------------------------
+    def replace_windows(self) -> None:
+        """Place (again) every window on a present screen; only moved windows are touched."""
+        new = place(self.wall, self.screens.names(), self.avoid)
+        changed = set(moved(self.placements, new)) if self.placements else {p.slot for p in new}
+        guests: dict[str, int] = {}
+        for p in new:
+            if not p.home:
+                guests[p.screen] = guests.get(p.screen, 0) + 1
+            if p.slot in changed:
+                self._show(self.windows[p.slot], p, guests.get(p.screen, 0))
+        placed = {p.slot for p in new}
+        for win in self.windows:
+            if win.slot not in placed:
+                win.hide()  # no screen at all: nothing to show it on
+        self.placements = new
+
+    def _show(self, win: WallWindow, p: Placement, guest_no: int) -> None:
+        win.placement = p
+        geo = self.screens.geometry(p.screen)
+        qs = self.screens.qscreen(p.screen)
+        if qs is not None:
+            win.setScreen(qs)
+        if p.home:
+            win.setWindowFlag(Qt.WindowType.FramelessWindowHint, self.fullscreen)
+            win.setGeometry(geo)
+            if self.fullscreen:
+                win.showFullScreen()
+            else:
+                win.showNormal()
+        else:
+            # A guest keeps a frame so that the operator can move it where it hides least.
+            win.setWindowFlag(Qt.WindowType.FramelessWindowHint, False)
+            w, h = int(geo.width() * GUEST_FRACTION), int(geo.height() * GUEST_FRACTION)
+            step = 40 * max(0, guest_no - 1)
+            win.showNormal()
+            win.setGeometry(geo.x() + geo.width() - w - step, geo.y() + step + 30, w, h)
+        win._retitle()
+        logger.info(
+            "wall screen %d (%s) on %s%s",
+            p.slot + 1,
+            self.wall.screens[p.slot].screen,
+            p.screen,
+            "" if p.home else " as a guest window",
+        )
+
+    # -- model → wall config ------------------------------------------------------------------
+    def _on_slot_changed(self, slot: int) -> None:
+        name = self.models[slot].current
+        if self.wall.screens[slot].layout != name:
+            self.wall = self.wall.with_layout(slot, name)
+            self.wall_changed.emit(self.wall)
+
+    # -- push to wall -------------------------------------------------------------------------
+    def push_camera(self, slot: int, camera_id: str, tile: int | None = None) -> None:
+        """Show a camera on a wall screen: in ``tile``, else the screen's focused tile."""
+        model = self.models[slot]
+        index = model.layout.focused if tile is None else tile
+        self.drivers[slot].sequencer.touch()  # what was pushed stays until someone moves on
+        model.apply(lambda lay: ops.assign(lay, index, camera_id))
+        self.pushed.emit(slot, "camera", camera_id)
+
+    def push_layout(self, slot: int, name: str, layout: Layout | None = None) -> None:
+        """Show a layout on a wall screen: ``layout`` as given (an operator's current one, with
+        its cameras), else the saved or built-in layout called ``name``."""
+        self.drivers[slot].sequencer.touch()
+        if layout is not None:
+            self.models[slot].put_layout(name, layout)
+        else:
+            recall_layout(self.models[slot], name, self.library)
+        self.pushed.emit(slot, "layout", name)
+
+    def tick(self) -> None:
+        for d in self.drivers:
+            d.tick()
+
+    def close(self) -> None:
+        for d in self.drivers:
+            d.close()
+        for win in self.windows:
+            win.closing = True
+            win.close()
+
+
+def add_wall_menu(window: QMainWindow, controller: WallController) -> None:
+    """Push to wall from the operator's window: the focused camera (Ctrl+Shift+N) or the
+    current layout with its cameras (Ctrl+Alt+N) to wall screen N."""
+    menu = window.menuBar().addMenu("&Wall")
+    wall_view = window.wall  # type: ignore[attr-defined]
+    for slot, ws in enumerate(controller.wall.screens):
+        act = QAction(f"Send camera to screen {slot + 1} ({ws.label})", window)
+        if slot < 9:
+            act.setShortcut(QKeySequence(f"Ctrl+Shift+{slot + 1}"))
+
+        def send_camera(_: bool = False, s: int = slot) -> None:
+            lay = wall_view.model.layout
+            cam = lay.tiles[lay.focused].camera_id
+            if cam is not None:
+                controller.push_camera(s, cam)
+
+        act.triggered.connect(send_camera)
+        menu.addAction(act)
+    menu.addSeparator()
+    for slot, ws in enumerate(controller.wall.screens):
+        act = QAction(f"Send layout to screen {slot + 1} ({ws.label})", window)
+        if slot < 9:
+            act.setShortcut(QKeySequence(f"Ctrl+Alt+{slot + 1}"))
+
+        def send_layout(_: bool = False, s: int = slot) -> None:
+            model = wall_view.model
+            controller.push_layout(s, model.current, model.layout)
+
+        act.triggered.connect(send_layout)
+        menu.addAction(act)
