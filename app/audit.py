@@ -214,7 +214,14 @@ class LayoutAuditor:
     Connect it in the composition root so that views never call the audit log.
     """
 
-    def __init__(self, log: AuditLog, model: WallModel, where: str = "main") -> None:
+    def __init__(
+        self,
+        log: AuditLog,
+        model: WallModel,
+        where: str = "main",
+        skip: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self._skip = skip  # True while a change is nobody's action (a sequence stepping)
         self._log = log
         self._model = model
         self._where = where
@@ -225,13 +232,29 @@ class LayoutAuditor:
     def _on_changed(self, layout: Layout) -> None:
         found = layout_change(self._name, self._layout, self._model.current, layout)
         self._name, self._layout = self._model.current, layout
-        if found is None:
+        if found is None or self._skip():
             return
         action, details = found
         try:
             self._log.append(action, screen=self._where, **details)
         except OSError as e:  # the wall must keep working; the failure itself is logged
             logger.error("cannot write the audit log %s: %s", self._log.path, e)
+
+
+class TakeoverTracker:
+    """Turns a stream of manual PTZ inputs into take-overs: the first input on a camera
+    after ``idle_s`` without any is one (the later ones are the same take-over going on)."""
+
+    def __init__(self, idle_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.idle_s = idle_s
+        self._clock = clock
+        self._last: dict[str, float] = {}
+
+    def input(self, camera_id: str) -> bool:
+        now = self._clock()
+        last = self._last.get(camera_id)
+        self._last[camera_id] = now
+        return last is None or now - last > self.idle_s
 
 
 def actions(entries: Iterable[dict[str, Any]]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal
 
 
@@ -23,9 +24,21 @@ class MainThreadBridge(QObject):
     def post(self, fn: Callable[[], object]) -> None:
         self._call.emit(fn)
 
-    def wrap(self, handler: Callable[..., object]) -> Callable[..., None]:
+    def wrap(
+        self, handler: Callable[..., object], owner: QObject | None = None
+    ) -> Callable[..., None]:
+        """``handler`` re-posted to the GUI thread; dropped once ``owner`` has been deleted.
+
+        Core signals outlive views: an event already queued when a view is closed must not
+        reach its deleted C++ object.
+        """
+
+        def run(args: tuple[object, ...]) -> None:
+            if owner is None or shiboken6.isValid(owner):
+                handler(*args)
+
         def posted(*args: object) -> None:
-            self.post(lambda: handler(*args))
+            self.post(lambda: run(args))
 
         return posted
 

@@ -101,7 +101,7 @@ class QtCameraTree(QWidget):
         self.search.textChanged.connect(self._on_search)
         self.view.activated.connect(self._on_activated)
         self.view.doubleClicked.connect(self._on_activated)
-        board.camera_status_changed.connect(bridge.wrap(self._on_camera_status))
+        board.camera_status_changed.connect(bridge.wrap(self._on_camera_status, owner=self))
 
     def _populate(self) -> None:
         root = self.model.invisibleRootItem()

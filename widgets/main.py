@@ -54,12 +54,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--stats-json", type=Path, help="write per-tile statistics here on exit")
     p.add_argument(
+        "--switch-layout-after",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("SECONDS", "NAME"),
+        help="benchmarks: switch to layout NAME after SECONDS (repeatable; timed in --stats-json)",
+    )
+    p.add_argument(
         "--state-dir", type=Path, help="where the wall state is kept (default: per user)"
     )
     p.add_argument("--fullscreen", action="store_true")
     p.add_argument("--timeout", type=float, default=5.0, help="stream socket timeout in seconds")
     p.add_argument("--log-level", default=os.environ.get("TORRAZZO_LOG", "WARNING"))
     p.add_argument("--version", action="version", version=f"torrazzo {__version__}")
+    # Walls, saved layouts, roles and audit (widgets.walls, widgets.login).
+    p.add_argument(
+        "--demo-fault",
+        action="append",
+        default=None,
+        metavar="CAM=KIND",
+        help="demo only: replace the default faults (offline, flapping, wrong-password, frozen)",
+    )
+    p.add_argument("--user", help="log in as this user of the user list (no login dialog)")
+    p.add_argument("--users", type=Path, help="user list (JSON); default: users.json")
+    p.add_argument("--layouts", type=Path, help="saved layouts file shared by the room")
+    p.add_argument("--audit-log", type=Path, help="audit log (JSON lines); default: state dir")
+    p.add_argument(
+        "--wall",
+        help="open wall screens: 'auto' (every screen but the primary), screen names "
+        "separated by commas, or 'windows:N' (N plain windows)",
+    )
     p.add_argument(
         "--smoke-test",
         action="store_true",
@@ -122,13 +147,16 @@ def load_site_or_demo(args: argparse.Namespace) -> tuple[Any, Any]:
 
     if args.site and not args.demo:
         return load_site(args.site), None
-    from app.demo.fleet import Fleet, ensure_demo_env
+    from app.demo.fleet import Fleet, ensure_demo_env, parse_fault
 
     ensure_demo_env()
     site = load_site(resources_dir() / "sites" / "cremona.yaml")
+    faults = None
+    if args.demo_fault is not None:
+        faults = dict(parse_fault(spec) for spec in args.demo_fault)
     last: OSError | None = None
     for base in (18100, 28100, 38100, 48100):
-        fleet = Fleet(site, base_port=base)
+        fleet = Fleet(site, base_port=base, faults=faults)
         try:
             fleet.start()
         except OSError as e:  # ports taken, e.g. another demo is running
@@ -154,6 +182,11 @@ def run_gui(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Torrazzo")
     app.setApplicationVersion(__version__)
+    from widgets.login import start_session  # --user NAME, else the login dialog
+
+    session = start_session(args, args.state_dir or default_state_dir())
+    if session is None:
+        return 2
     try:
         site, fleet = load_site_or_demo(args)
     except SiteError as e:
@@ -185,7 +218,26 @@ def run_gui(args: argparse.Namespace) -> int:
     from widgets.ptz_control import attach_ptz  # PTZ on dome tiles, digital zoom on others
 
     ptz = attach_ptz(window.wall, bridge, camera_ids=[c.id for c in site.cameras])
+    from app.users import Role
+    from widgets.ptz_panel import add_ptz_dock
+
+    add_ptz_dock(window, ptz, bridge, supervisor=session.user.role == Role.SUPERVISOR)
+    from widgets.walls import attach_supervision  # saved layouts, walls, sequences, audit
+
+    # Audits every change of `model` (and of the wall screens) through WallModel.changed.
+    supervision = attach_supervision(
+        args, session, window, model, site, engine, board, bridge, state_dir,
+        _slug(site.name), ptz,
+    )  # fmt: skip
     started = time.monotonic()
+    # Benchmark instrumentation (python -m bench): timer lateness and layout switch timing.
+    probe = None
+    if args.stats_json or args.switch_layout_after:
+        from widgets.wall import BenchProbe
+
+        probe = BenchProbe(window.wall)
+        for seconds, name in args.switch_layout_after:
+            QTimer.singleShot(round(float(seconds) * 1000), lambda n=name: probe.switch(n))
 
     def finish() -> None:
         elapsed = time.monotonic() - started
@@ -197,6 +249,7 @@ def run_gui(args: argparse.Namespace) -> int:
                 "seconds": round(elapsed, 3),
                 "display_ticks": window.wall.ticks,
                 "tiles": window.wall.tile_stats(elapsed),
+                **(probe.stats() if probe is not None else {}),
             }
             args.stats_json.parent.mkdir(parents=True, exist_ok=True)
             args.stats_json.write_text(json.dumps(data, indent=1))
@@ -216,6 +269,8 @@ def run_gui(args: argparse.Namespace) -> int:
         window.show()
     code = app.exec()
     ptz.close()  # stops any dome still moving
+    supervision.close()
+    session.close()
     save()
     late = engine.shutdown(2.0)
     if fleet is not None:

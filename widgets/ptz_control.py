@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QRectF, Qt, QTimer
 from PySide6.QtGui import (
     QColor,
@@ -236,7 +237,7 @@ class PtzTileController(QObject):
         self._click_timer.timeout.connect(self._do_click)
         self._click_at: QPointF | None = None
         if session is not None:
-            session.errors.connect(bridge.wrap(self._on_error))
+            session.errors.connect(bridge.wrap(self._on_error, owner=self))
             self._status_timer.start()
             self._poll_status()
 
@@ -546,8 +547,8 @@ class PtzTileController(QObject):
 
     def _on_status(self, f: concurrent.futures.Future[PtzStatus]) -> None:
         self._status_pending = False
-        if f.cancelled():
-            return
+        if f.cancelled() or not shiboken6.isValid(self.overlay):
+            return  # the tile went away while GetStatus was on the wire
         exc = f.exception()
         if exc is not None:
             if isinstance(exc, OnvifError):
@@ -562,7 +563,8 @@ class PtzTileController(QObject):
     def _show_error(self, text: str) -> None:
         self.error_text = text
         self._error_at = self._clock()
-        self.overlay.update()
+        if shiboken6.isValid(self.overlay):
+            self.overlay.update()
 
 
 class PtzWallAttachment:

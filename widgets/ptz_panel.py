@@ -7,14 +7,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
+    QDockWidget,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMainWindow,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -26,6 +29,7 @@ from app.ptz.controller import PtzController
 from app.ptz.session import PtzSession
 from app.ptz.tour import Tour, TourRunner, TourStep
 from widgets.bridge import MainThreadBridge
+from widgets.ptz_control import PtzWallAttachment
 
 TOUR_TICK_MS = 100
 
@@ -116,8 +120,8 @@ class PtzPanel(QWidget):
         future.add_done_callback(done)
 
     def _deliver(self, f: concurrent.futures.Future[Any], then: Callable[[Any], None]) -> None:
-        if f.cancelled():
-            return
+        if f.cancelled() or not shiboken6.isValid(self.message):
+            return  # the panel was replaced (another tile focused) before the answer came
         exc = f.exception()
         if exc is not None:
             self.message.setText(exc.message if isinstance(exc, OnvifError) else str(exc))
@@ -185,7 +189,7 @@ class PtzPanel(QWidget):
         runner = TourRunner(self.controller, tour, self._clock)
         if self.session is not None:
             runner.stop_on_input_of(self.session)
-        runner.stopped.connect(self.bridge.wrap(self._on_tour_stopped))
+        runner.stopped.connect(self.bridge.wrap(self._on_tour_stopped, owner=self))
         self.tour = runner
         runner.start()
         self.tour_button.setText("Stop tour")
@@ -200,3 +204,35 @@ class PtzPanel(QWidget):
         self._tour_timer.stop()
         self.tour_button.setText("Start tour")
         self.message.setText(f"tour stopped: {reason}")
+
+
+def add_ptz_dock(
+    window: QMainWindow, ptz: PtzWallAttachment, bridge: MainThreadBridge, supervisor: bool
+) -> QDockWidget:
+    """A dock with the presets and tours of the dome on the focused tile.
+
+    It follows the wall: focusing another tile shows that dome's presets; a tile that
+    cannot be steered shows a hint instead.
+    """
+    dock = QDockWidget("PTZ presets and tours", window)
+    dock.setObjectName("ptz")
+    hint = QLabel("Focus a PTZ dome (or a zoomable optic) to see its presets.")
+    hint.setWordWrap(True)
+    dock.setWidget(hint)
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    current: list[PtzSession | None] = [None]
+
+    def follow(_layout: object = None) -> None:
+        ctl = ptz.focused_controller()
+        session = ctl.session if ctl is not None else None
+        if session is current[0]:
+            return
+        current[0] = session
+        if session is None:
+            dock.setWidget(QLabel(hint.text()))
+            return
+        dock.setWidget(PtzPanel(session.controller, bridge, supervisor=supervisor, session=session))
+
+    ptz.wall.model.changed.connect(follow)  # type: ignore[attr-defined]
+    follow()
+    return dock

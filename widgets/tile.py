@@ -187,6 +187,11 @@ class _Pane:
         self.surface.show()
         self.sent_at: dict[int, int] = {}
         self.has_picture = False
+        # For benchmarks (tile_stats): this pane's presented frames and their sender stamps.
+        self.presented = 0
+        self.first_presented_ns: int | None = None
+        self.first_stamp_ns: int | None = None
+        self.last_stamp_ns: int | None = None
 
     def set_geometry(self, rect: QRect) -> None:
         self.surface.setGeometry(rect)
@@ -207,9 +212,14 @@ class _Pane:
     def _on_presented(self, seq: int, _t: float) -> None:
         self.tile.presented += 1
         self.feed.presented += 1
+        self.presented += 1
         sent = self.sent_at.pop(seq, None)
+        now_ns = time.time_ns()
+        if self.first_presented_ns is None:
+            self.first_presented_ns, self.first_stamp_ns = now_ns, sent
         if sent is not None:
-            self.tile.record_latency((time.time_ns() - sent) / 1e6)
+            self.last_stamp_ns = sent
+            self.tile.record_latency((now_ns - sent) / 1e6)
 
     def _on_request(self, request: object) -> None:
         if isinstance(request, FrameRequest):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from array import array
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeyEvent
@@ -55,7 +56,8 @@ class QtWall(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setStyleSheet("background: #101010;")
         model.changed.connect(self._on_model_changed)
-        board.camera_status_changed.connect(bridge.wrap(self._on_camera_status))
+        self._status_handler = bridge.wrap(self._on_camera_status, owner=self)
+        board.camera_status_changed.connect(self._status_handler)
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._on_tick)
@@ -217,6 +219,7 @@ class QtWall(QWidget):
     def close_feeds(self) -> None:
         self._timer.stop()
         self._overlay_timer.stop()
+        self._board.camera_status_changed.disconnect(self._status_handler)
         for tile in self.tiles:
             tile.close_feeds()
 
@@ -252,6 +255,84 @@ class QtWall(QWidget):
                     "decode_latency_ms_median": st.latency_ms_median if st else None,
                     "visible": tile.isVisible(),
                     "measured_at": now,
+                    **_bench_fields(tile),
                 }
             )
         return out
+
+
+def _bench_fields(tile: QtTile) -> dict[str, object]:
+    """What the wall benchmark (``python -m bench``) needs beyond the statistics above."""
+    pane = tile.panes[0]
+    surface = pane.surface
+    dpr = tile.devicePixelRatioF()
+    st = pane.feed.stats()
+    return {
+        "surface_size": [round(surface.width() * dpr), round(surface.height() * dpr)],
+        "pane_presented": pane.presented,
+        "opened_at_ns": pane.feed.opened_at_ns,
+        "first_presented_ns": pane.first_presented_ns,
+        "first_stamp_ns": pane.first_stamp_ns,
+        "last_stamp_ns": pane.last_stamp_ns,
+        "keyframes_only": bool(st.keyframes_only) if st else False,
+        "latency_samples": [round(x, 1) for x in tile.latency_samples()],
+    }
+
+
+# -- benchmark instrumentation (``python -m bench``; active with --stats-json) ------------------
+class BenchProbe:
+    """GUI responsiveness and layout-switch timing for ``--stats-json``.
+
+    A 10 ms timer of its own records how late each tick fires (what an operator feels as a
+    sluggish window); ``switch(name)`` changes the layout and records when every tile of
+    the new layout presented its first frame.
+    """
+
+    INTERVAL_MS = 10
+
+    def __init__(self, wall: QtWall) -> None:
+        self._wall = wall
+        self.lateness_ms = array("f")  # 4 bytes a tick: 2.4 kB a minute
+        self.switches: list[dict[str, object]] = []
+        self._pending: dict[str, object] | None = None
+        self._pending_at = 0
+        self._last = time.monotonic()
+        self._timer = QTimer(wall)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start(self.INTERVAL_MS)
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self.lateness_ms.append(max(0.0, (now - self._last) * 1000 - self.INTERVAL_MS))
+        self._last = now
+        if self._pending is not None:
+            self._check_switch(self._pending)
+
+    def switch(self, name: str) -> None:
+        self._pending_at = time.time_ns()
+        self._pending = {"layout": name, "at_ns": self._pending_at, "live_ns": None, "tiles": []}
+        self.switches.append(self._pending)
+        self._wall.model.set_layout(name)
+
+    def _check_switch(self, rec: dict[str, object]) -> None:
+        panes = [t.panes[0] for t in self._wall.tiles if t.camera is not None and t.isVisible()]
+        firsts = [p.first_presented_ns for p in panes]
+        if any(f is None for f in firsts):
+            return
+        at = self._pending_at
+        rec["live_ns"] = max(f for f in firsts if f is not None)
+        # Per tile: switch → first frame shown, and switch → capture of that (key) frame.
+        rec["tiles"] = [
+            [p.first_presented_ns - at if p.first_presented_ns else None,
+             p.first_stamp_ns - at if p.first_stamp_ns else None]
+            for p in panes
+        ]  # fmt: skip
+        self._pending = None
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "timer_interval_ms": self.INTERVAL_MS,
+            "timer_lateness_ms": [round(x, 2) for x in self.lateness_ms],
+            "switches": self.switches,
+        }

@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QScreen
 from PySide6.QtWidgets import QApplication, QMainWindow, QVBoxLayout, QWidget
 
+from app.audit import (
+    LAYOUT_EDIT,
+    PTZ_TAKEOVER,
+    WALL_PUSH,
+    AuditLog,
+    LayoutAuditor,
+    TakeoverTracker,
+)
 from app.events import Signal as CoreSignal
 from app.health import StatusBoard
 from app.layouts import ops
-from app.layouts.library import LayoutLibrary
+from app.layouts.library import LayoutLibrary, library_path_for
 from app.layouts.model import BUILTIN_LAYOUTS, Layout
-from app.layouts.store import WallModel
+from app.layouts.store import WallModel, load_wall_state, save_wall_state
 from app.sequences import DEFAULT_RESUME_AFTER_S, Sequencer
 from app.site.model import Site
 from app.streams.engine import StreamEngine
-from app.walls import Placement, Wall, moved, place
+from app.users import User
+from app.walls import Placement, Wall, WallScreen, load_wall, moved, place, save_wall
 from widgets.bridge import MainThreadBridge
 from widgets.wall import QtWall
 
@@ -437,3 +449,154 @@ def add_wall_menu(window: QMainWindow, controller: WallController) -> None:
 
         act.triggered.connect(send_layout)
         menu.addAction(act)
+
+
+# -- composition: what widgets.main attaches for walls, saved layouts, sequences and audit ----
+@dataclass
+class Supervision:
+    """The issue-7 features attached to a running application, closed together at exit."""
+
+    user: User
+    audit: AuditLog
+    library: LayoutLibrary
+    saved: QObject  # widgets.layout_editor.SavedLayouts
+    main_driver: SequenceDriver
+    walls: WallController | None
+    keep: list[object] = field(default_factory=list)  # auditors and savers kept alive
+
+    def close(self) -> None:
+        self.main_driver.close()
+        self.saved.close()  # type: ignore[attr-defined]
+        if self.walls is not None:
+            self.walls.close()
+
+
+def wall_screens(spec: str) -> tuple[ScreenSet, list[str], bool, list[str]]:
+    """``--wall`` → (screens, wall screen names, full screen?, screens to avoid).
+
+    ``auto``: every screen but the primary one; ``windows:N``: N plain windows (tests and
+    trials on one monitor); else a comma-separated list of screen names.
+    """
+    if spec.startswith("windows:"):
+        n = max(1, int(spec.partition(":")[2] or "1"))
+        names = [f"wall-{i + 1}" for i in range(n)]
+        return VirtualScreens(names), names, False, []
+    screens = SystemScreens()
+    primary = QGuiApplication.primaryScreen()
+    present = screens.names()
+    primary_name = next(
+        (n for n in present if screens.qscreen(n) is primary), present[0] if present else ""
+    )
+    if spec == "auto":
+        names = [n for n in present if n != primary_name]
+    else:
+        names = [n.strip() for n in spec.split(",") if n.strip()]
+    return screens, names, True, [primary_name] if primary_name else []
+
+
+def attach_supervision(
+    args: argparse.Namespace,
+    session: object,  # widgets.login.Session
+    window: QMainWindow,
+    model: WallModel,
+    site: Site,
+    engine: StreamEngine,
+    board: StatusBoard,
+    bridge: MainThreadBridge,
+    state_dir: Path,
+    slug: str,
+    ptz: object = None,  # widgets.ptz_control.PtzWallAttachment, for take-over audit
+) -> Supervision:
+    """Saved layouts (menu, Alt+N, number pad), sequences, wall screens (``--wall``) and the
+    audit of layout edits, pushes and PTZ take-overs."""
+    from widgets.layout_editor import SavedLayouts
+
+    user: User = session.user  # type: ignore[attr-defined]
+    audit: AuditLog = session.audit  # type: ignore[attr-defined]
+    lib_path = getattr(args, "layouts", None) or library_path_for(
+        None if getattr(args, "demo", False) else getattr(args, "site", None), slug, state_dir
+    )
+    library = LayoutLibrary(Path(lib_path))
+
+    def audit_safely(action: str, **details: object) -> None:
+        try:
+            audit.append(action, **details)
+        except OSError as e:
+            logger.error("cannot write the audit log %s: %s", audit.path, e)
+
+    library.edited.connect(lambda op, details: audit_safely(LAYOUT_EDIT, op=op, **details))
+    saved = SavedLayouts(window, library, user)
+    main_driver = SequenceDriver(model, window, library)
+    keep: list[object] = [LayoutAuditor(audit, model, "main", skip=lambda: main_driver.automatic)]
+    controller = None
+    if getattr(args, "wall", None):
+        screens, names, fullscreen, avoid = wall_screens(args.wall)
+        wall_file = state_dir / f"walls-{slug}.json"
+        old = load_wall(wall_file)
+        by_screen = {ws.screen: ws for ws in old.screens} if old else {}
+        wall = Wall("wall", tuple(by_screen.get(n, WallScreen(n)) for n in names))
+        cams = [c.id for c in site.cameras]
+        models: list[WallModel] = []
+        for i, ws in enumerate(wall.screens):
+            path = state_dir / f"wall-{slug}-screen-{i + 1}.json"
+            m = WallModel(load_wall_state(path), cams)
+            if m.current != ws.layout:
+                recall_layout(m, ws.layout, library)
+
+            def save_slot(_layout: object = None, m: WallModel = m, path: Path = path) -> None:
+                try:
+                    save_wall_state(path, m.state())
+                except OSError as e:
+                    logger.error("cannot save %s: %s", path, e)
+
+            m.changed.connect(save_slot)
+            models.append(m)
+        controller = WallController(
+            wall, models, screens, site, engine, board, bridge, library, fullscreen, avoid
+        )
+        for i, (m, d) in enumerate(zip(models, controller.drivers, strict=True)):
+            keep.append(LayoutAuditor(audit, m, f"wall {i + 1}", skip=lambda d=d: d.automatic))
+
+        def save_wall_file(w: Wall) -> None:
+            try:
+                save_wall(wall_file, w)
+            except OSError as e:
+                logger.error("cannot save %s: %s", wall_file, e)
+
+        controller.wall_changed.connect(save_wall_file)
+        save_wall_file(controller.wall)
+        controller.pushed.connect(
+            lambda slot, kind, what: audit_safely(
+                WALL_PUSH, screen=slot + 1, kind=kind, what=what, to=wall.screens[slot].screen
+            )
+        )
+        add_wall_menu(window, controller)
+    if ptz is not None:
+        keep.append(_audit_ptz_takeovers(ptz, model, audit_safely))
+    return Supervision(user, audit, library, saved, main_driver, controller, keep)
+
+
+def _audit_ptz_takeovers(
+    ptz: object, model: WallModel, audit: Callable[..., None]
+) -> TakeoverTracker:
+    """An audit entry when someone starts steering a dome (not one per joystick nudge)."""
+    tracker = TakeoverTracker()
+    hooked: set[int] = set()
+
+    def hook(_layout: object = None) -> None:
+        for want, _tile, ctl in list(getattr(ptz, "controllers", {}).values()):
+            session = getattr(ctl, "session", None)
+            if session is None or id(session) in hooked or want is None:
+                continue
+            hooked.add(id(session))
+            camera = f"{want[0]}#{want[1] + 1}" if want[1] else want[0]
+
+            def on_input(camera: str = camera) -> None:
+                if tracker.input(camera):
+                    audit(PTZ_TAKEOVER, camera=camera)
+
+            session.manual_input.connect(on_input)
+
+    model.changed.connect(hook)
+    hook()
+    return tracker

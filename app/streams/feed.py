@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from app.health import StatusBoard
 from app.site.model import Camera, Stream, StreamRole
@@ -42,6 +43,7 @@ class TileFeed:
         self._last_seq = -1
         self.presented = 0
         self.forced_role: StreamRole | None = None
+        self.opened_at_ns: int | None = None  # wall clock of the latest first open (benchmarks)
 
     # -- what to show -------------------------------------------------------------------------
     def show(self, camera: Camera | None, optic: int = 0) -> None:
@@ -140,6 +142,7 @@ class TileFeed:
             if stream.url == self._pending.key:
                 return
             self._engine.release(self._pending)
+        opened_ns = time.time_ns()
         handle = self._engine.open(
             stream, label=f"{self.camera.id}-{optic.index + 1}-{stream.role}"
         )
@@ -151,5 +154,6 @@ class TileFeed:
         self.stream = stream
         if self._handle is None:
             self._handle, self.role = handle, stream.role
+            self.opened_at_ns = opened_ns
         else:
             self._pending, self._pending_role = handle, stream.role

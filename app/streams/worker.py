@@ -223,7 +223,13 @@ class StreamWorker:
                         continue
                     skipping = False
                 t0 = time.perf_counter()
-                frames = cc.decode(packet)
+                try:
+                    frames = cc.decode(packet)
+                except av.error.InvalidDataError:
+                    # One damaged packet (cut off by a network fault) is not the end of the
+                    # stream: skip it, the decoder recovers at the next key frame.
+                    self.stats.frames_lost += 1
+                    continue
                 decode_ms = (time.perf_counter() - t0) * 1000
                 for frame in frames:
                     got = True

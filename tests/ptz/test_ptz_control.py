@@ -239,3 +239,40 @@ def test_attach_ptz_follows_the_wall(qtbot, fleet: Fleet, registry: PtzRegistry,
         ptz.close()
         wall.close_feeds()
         engine.shutdown(1.0)
+
+
+def test_ptz_dock_follows_the_focused_dome(
+    qtbot, fleet: Fleet, registry: PtzRegistry, tmp_path
+) -> None:
+    from PySide6.QtWidgets import QMainWindow
+
+    from app.health import StatusBoard
+    from app.layouts.store import WallModel, load_wall_state
+    from widgets.ptz_control import attach_ptz
+    from widgets.ptz_panel import PtzPanel, add_ptz_dock
+    from widgets.wall import QtWall
+
+    site = fleet.site_for_client()
+    engine = StreamEngine()
+    model = WallModel(load_wall_state(tmp_path / "wall.json"), [c.id for c in site.cameras])
+    model.set_layout("2x2")
+    model.fill(["fixed", "dome"])
+    bridge = MainThreadBridge()
+    window = QMainWindow()
+    wall = QtWall(model, site, engine, StatusBoard(engine), bridge)
+    window.setCentralWidget(wall)
+    qtbot.addWidget(window)
+    window.show()
+    ptz = attach_ptz(
+        wall, bridge, registry, camera_ids=[c.id for c in site.cameras], joystick=False
+    )
+    try:
+        dock = add_ptz_dock(window, ptz, bridge, supervisor=True)
+        model.apply(lambda lay: ops.focus(lay, 0))
+        assert not isinstance(dock.widget(), PtzPanel)  # a fixed dome has no presets
+        model.apply(lambda lay: ops.focus(lay, 1))
+        assert isinstance(dock.widget(), PtzPanel)
+    finally:
+        ptz.close()
+        wall.close_feeds()
+        engine.shutdown(2.0)

@@ -10,6 +10,9 @@ Usage::
     /usr/bin/python3 tests/servers/rtsp_server.py --port 0
     ... --no-defaults --extra 16:640x360@15 --mount /bench/00/sub=h264:640x360@15
 
+Stamps are readable (``read_stamp``) on pictures at least 544 px wide. UDP clients
+get RTP ports 40000-49999 on 127.0.0.1.
+
 Prints ``READY port=<n>`` on stdout once serving; exits 0 on SIGTERM or SIGINT (and on
 stdin EOF with ``--watch-stdin``, so a dead parent never leaves a server behind).
 Exit status 3 means the GStreamer Python bindings are missing, 4 a bad argument and

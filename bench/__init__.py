@@ -1,0 +1,1 @@
+"""Benchmarks of Torrazzo; ``python -m bench`` is the wall benchmark against the decode floor."""
