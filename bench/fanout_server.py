@@ -154,6 +154,10 @@ class Server:
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address("127.0.0.1")
         self.server.set_service(str(port))
+        # One thread per client: a new media answers DESCRIBE only once its first key frame
+        # arrives (up to one GOP), and with the default single thread every other client
+        # would wait behind it, turning a 16-tile start into a 16-second queue.
+        self.server.get_thread_pool().set_max_threads(-1)
         points = self.server.get_mount_points()
         for path, source_name in mounts.items():
             source = sources[source_name]

@@ -1,10 +1,11 @@
 """The decode floor: PyAV alone decoding each stream and scaling it to its tile's size in RGB.
 
 This is the least a CPU-only display of the same wall must do (demux, decode, swscale to the
-on-screen size in 32-bit RGB), with the same FFmpeg build, decoder threading (one SLICE
-thread per stream) and scaler (fast bilinear) as the application, and nothing else: no
-stamp reading on most frames, no hand-off, no GUI. ``bench`` runs it next to the
-application on the same streams at the same time and divides the application's CPU by its.
+on-screen size in 32-bit RGB), with the same FFmpeg build, open options, decoder threading
+(one SLICE thread per stream) and scaler (fast bilinear, one reused context per stream) as
+the application, and nothing else: no stamp reading on most frames, no hand-off, no GUI.
+``bench`` runs it next to the application on the same streams at the same time and divides
+the application's CPU by its.
 
     .venv/bin/python -m bench.floor --seconds 20 --stream rtsp://…/c00/sub 400x224 …
 
@@ -27,6 +28,7 @@ from typing import Any
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from app.streams.stamp import read_stamp
 
@@ -68,15 +70,20 @@ class FloorStream:
             cc = stream.codec_context
             cc.thread_type = "SLICE"
             cc.thread_count = 1
+            # One scaler per stream, single-threaded: the cheapest way PyAV offers (a new
+            # SwsContext per frame, what frame.reformat() does, costs 2-3x more).
+            scaler = VideoReformatter()
             for packet in container.demux(stream):
                 if self.stop.is_set():
                     return
                 for frame in cc.decode(packet):
-                    frame.reformat(
+                    scaler.reformat(
+                        frame,
                         width=self.width,
                         height=self.height,
                         format="bgra",
                         interpolation="FAST_BILINEAR",
+                        threads=1,
                     )
                     self.frames += 1
                     if self.frames % STAMP_EVERY == 1:

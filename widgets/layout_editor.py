@@ -260,9 +260,11 @@ class LayoutEditorDialog(QDialog):
         self.message.setWordWrap(True)
         right.addWidget(self.message)
         outer.addLayout(right, 3)
-        QShortcut(QKeySequence.StandardKey.Undo, self, self.undo)
+        # Explicit keys: the platform's Redo may itself be Ctrl+Y, and two shortcuts on one
+        # key are ambiguous, so neither would fire.
+        QShortcut(QKeySequence("Ctrl+Z"), self, self.undo)
         QShortcut(QKeySequence("Ctrl+Y"), self, self.redo)
-        QShortcut(QKeySequence.StandardKey.Redo, self, self.redo)
+        QShortcut(QKeySequence("Ctrl+Shift+Z"), self, self.redo)
         self.list.currentTextChanged.connect(self._open)
         self._reload_list()
         self._sync()

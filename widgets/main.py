@@ -166,6 +166,20 @@ def load_site_or_demo(args: argparse.Namespace) -> tuple[Any, Any]:
     raise RuntimeError(f"cannot start the demo cameras: {last}")
 
 
+def start_stream_discovery(site: Any, window: Any, bridge: Any) -> Any:
+    """Cameras known only by their ONVIF address get their streams and optics in the background."""
+    from app.onvif.client import discover_streams
+    from app.site.discovery import StreamDiscovery
+
+    def discover(camera: Any) -> Any:
+        return discover_streams(camera.onvif, camera.onvif.credential)
+
+    discovery = StreamDiscovery(discover)
+    discovery.camera_discovered.connect(bridge.wrap(window.wall.update_camera, owner=window.wall))
+    discovery.start(site.cameras)
+    return discovery
+
+
 def run_gui(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -222,6 +236,7 @@ def run_gui(args: argparse.Namespace) -> int:
     from widgets.ptz_panel import add_ptz_dock
 
     add_ptz_dock(window, ptz, bridge, supervisor=session.user.role == Role.SUPERVISOR)
+    discovery = start_stream_discovery(site, window, bridge)
     from widgets.walls import attach_supervision  # saved layouts, walls, sequences, audit
 
     # Audits every change of `model` (and of the wall screens) through WallModel.changed.
@@ -268,6 +283,7 @@ def run_gui(args: argparse.Namespace) -> int:
     else:
         window.show()
     code = app.exec()
+    discovery.stop()
     ptz.close()  # stops any dome still moving
     supervision.close()
     session.close()

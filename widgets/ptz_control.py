@@ -18,7 +18,6 @@ from PySide6.QtGui import (
     QKeyEvent,
     QMouseEvent,
     QPainter,
-    QPaintEvent,
     QPen,
     QPolygonF,
     QWheelEvent,
@@ -36,7 +35,7 @@ from app.ptz.pointing import FovModel, aim
 from app.ptz.session import PtzSession
 from app.site.model import Camera
 from widgets.bridge import MainThreadBridge
-from widgets.tile import QtTile, composite_view
+from widgets.tile import CachedOverlay, QtTile, composite_view
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +101,11 @@ class DigitalZoom:
         return (bx + (self.cx * bw) - w / 2, by + (self.cy * bh) - h / 2, w, h)
 
 
-class PtzOverlay(QWidget):
-    """Drawn over the tile: the PTZ badge, position, the drag arrow or box, and errors."""
+class PtzOverlay(CachedOverlay):
+    """Drawn over the tile: the PTZ badge, position, the drag arrow or box, and errors.
+
+    Cached (see CachedOverlay): redrawn on ``update()``, blitted for each video frame.
+    """
 
     def __init__(self, tile: QtTile, ctl: PtzTileController) -> None:
         super().__init__(tile)
@@ -114,9 +116,8 @@ class PtzOverlay(QWidget):
         self.raise_()
         self.show()
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    def paint_overlay(self, p: QPainter) -> None:
         c = self._ctl
-        p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         font = QFont(self.font())
         font.setPointSizeF(8.0)

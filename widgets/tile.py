@@ -7,13 +7,14 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
-from PySide6.QtCore import QMimeData, QPoint, QRect, Qt, Signal
+from PySide6.QtCore import QMimeData, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QDrag,
     QDragEnterEvent,
     QDropEvent,
     QFont,
+    QImage,
     QMouseEvent,
     QPainter,
     QPaintEvent,
@@ -34,7 +35,46 @@ CAMERA_MIME = "application/x-torrazzo-camera"
 TILE_MIME = "application/x-torrazzo-tile"
 
 
-class QtTileOverlay(QWidget):
+class CachedOverlay(QWidget):
+    """A transparent widget over a video surface that is drawn once per change, not per frame.
+
+    Qt repaints a transparent sibling wherever the surface beneath it changed, i.e. for
+    every video frame. Subclasses draw in ``paint_overlay`` into a cached image, which is
+    redrawn only after ``update()`` (every caller that changes what is shown calls it) or
+    a resize; a frame costs one blit of that image instead of the Python drawing code.
+    """
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self._cache: QImage | None = None
+
+    def update(self, *args: object) -> None:  # type: ignore[override]
+        self._cache = None
+        super().update(*args)  # type: ignore[arg-type]
+
+    def paint_overlay(self, p: QPainter) -> None:
+        raise NotImplementedError
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        dpr = self.devicePixelRatioF()
+        size = QSize(round(self.width() * dpr), round(self.height() * dpr))
+        cache = self._cache
+        if cache is None or cache.size() != size or cache.devicePixelRatio() != dpr:
+            cache = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
+            cache.setDevicePixelRatio(dpr)
+            cache.fill(0)
+            painter = QPainter(cache)
+            try:
+                self.paint_overlay(painter)
+            finally:
+                painter.end()
+            self._cache = cache
+        p = QPainter(self)
+        p.drawImage(0, 0, cache)
+        p.end()
+
+
+class QtTileOverlay(CachedOverlay):
     """Name, neighbourhood, clock, status badge, statistics and the not-live notices."""
 
     def __init__(self, tile: QtTile) -> None:
@@ -43,9 +83,8 @@ class QtTileOverlay(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
         self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground, True)
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    def paint_overlay(self, p: QPainter) -> None:
         tile = self._tile
-        p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         r = self.rect()
         small = r.height() < 120

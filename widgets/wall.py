@@ -149,6 +149,13 @@ class QtWall(QWidget):
     def _on_tile_dropped(self, source: int, target: int) -> None:
         self.model.apply(lambda lay: ops.swap(lay, source, target))
 
+    def update_camera(self, camera: Camera) -> None:
+        """A camera's streams or optics became known (ONVIF discovery): show them."""
+        self._cameras[camera.id] = camera
+        for tile, content in zip(self.tiles, self.model.layout.tiles, strict=True):
+            if content.camera_id == camera.id:
+                tile.show_camera(camera, content.optic)
+
     def put_camera(self, camera: Camera) -> None:
         """Show ``camera`` in the focused tile (double-click in the camera tree)."""
         focused = self.model.layout.focused

@@ -571,9 +571,24 @@ def attach_supervision(
             )
         )
         add_wall_menu(window, controller)
+        keep.append(_CloseWith(window, controller.close))
     if ptz is not None:
         keep.append(_audit_ptz_takeovers(ptz, model, audit_safely))
     return Supervision(user, audit, library, saved, main_driver, controller, keep)
+
+
+class _CloseWith(QObject):
+    """Runs ``fn`` when ``window`` closes: wall screens go with the operator's window."""
+
+    def __init__(self, window: QWidget, fn: Callable[[], None]) -> None:
+        super().__init__(window)
+        self._fn = fn
+        window.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Close:
+            self._fn()
+        return False
 
 
 def _audit_ptz_takeovers(
@@ -591,9 +606,20 @@ def _audit_ptz_takeovers(
             hooked.add(id(session))
             camera = f"{want[0]}#{want[1] + 1}" if want[1] else want[0]
 
-            def on_input(camera: str = camera) -> None:
-                if tracker.input(camera):
-                    audit(PTZ_TAKEOVER, camera=camera)
+            def on_input(
+                camera: str = camera, session: object = session, ctl: object = ctl
+            ) -> None:
+                # manual_input also comes with a release (focus lost, window closed): look
+                # once the input is handled, and count only a wanted move or a new aim.
+                aims = len(getattr(ctl, "aims", ()))
+
+                def check() -> None:
+                    wanted = getattr(session, "wanted", None)
+                    steering = wanted is not None and not wanted.is_zero
+                    if (steering or len(getattr(ctl, "aims", ())) > aims) and tracker.input(camera):
+                        audit(PTZ_TAKEOVER, camera=camera)
+
+                QTimer.singleShot(0, check)
 
             session.manual_input.connect(on_input)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from app.events import Signal
 from app.streams.frames import FrameRequest, FrameSlot, PixelFormat, VideoFrame
@@ -51,6 +52,12 @@ def open_options(url: str, options: StreamOptions) -> dict[str, str]:
     scheme = url.split(":", 1)[0].lower()
     if scheme in ("rtsp", "rtsps"):
         opts.update(rtsp_transport=options.transport, timeout=us, allowed_media_types="video")
+        # RTSP needs no format probe and the SDP carries the parameter sets, so the
+        # smallest probe: with 100 kB FFmpeg buffered ~1 s of video before the first
+        # picture (measured: first frame 1.1 s after open, then a 1 s burst; with 32
+        # bytes, 60 ms, or the wait for the next key frame). Other schemes keep 100 kB,
+        # which format probing of an unnamed HTTP stream needs (at least 2 kB).
+        opts["probesize"] = "32"
     elif scheme in ("http", "https"):
         opts.update(timeout=us, rw_timeout=us, reconnect="0")
     return opts
@@ -90,6 +97,10 @@ class StreamWorker:
         self._seq = 0
         self._rng = random.Random(seed)
         self._thread = threading.Thread(target=self._run, name=f"stream-{self.label}", daemon=True)
+        # One scaler for the stream's life: frame.reformat() builds a new SwsContext (with
+        # automatic threads) for every frame; reusing one, single-threaded, costs 0.15
+        # instead of 0.45 ms CPU per 640x360 frame (BENCHMARKS.md). Decode thread only.
+        self._reformatter = VideoReformatter()
         self._connected = False
 
     # -- control -------------------------------------------------------------------------
@@ -289,16 +300,17 @@ class StreamWorker:
             return None
         return stamp
 
-    @staticmethod
-    def _convert(frame: Any, request: FrameRequest) -> tuple[Any, int, int, PixelFormat]:
+    def _convert(self, frame: Any, request: FrameRequest) -> tuple[Any, int, int, PixelFormat]:
         if request.format == PixelFormat.YUV420P:
             if frame.format.name != "yuv420p":
-                frame = frame.reformat(format="yuv420p")
+                frame = self._reformatter.reformat(frame, format="yuv420p", threads=1)
             return frame.to_ndarray(), frame.width, frame.height, PixelFormat.YUV420P
         w, h = fit_size(frame.width, frame.height, request.width, request.height)
         # Scaling happens here, in the decode thread with the GIL released by swscale,
         # so the GUI thread only blits a picture already at its on-screen size.
-        out = frame.reformat(width=w, height=h, format="bgra", interpolation="FAST_BILINEAR")
+        out: Any = self._reformatter.reformat(
+            frame, width=w, height=h, format="bgra", interpolation="FAST_BILINEAR", threads=1
+        )
         data = out.to_ndarray()
         if not data.flags.c_contiguous:  # padded rows; fit_size's multiple-of-16 widths avoid this
             data = np.ascontiguousarray(data)

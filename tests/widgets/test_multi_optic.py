@@ -188,3 +188,85 @@ cameras:
     finally:
         win.close()
         engine.shutdown(2.0)
+
+
+def test_onvif_only_cameras_get_their_streams_and_optics(qtbot, fleet, tmp_path: Path) -> None:
+    """A site entry with only the ONVIF address: media profiles give the streams, and a device
+    with four video sources becomes one camera with four optics."""
+    from app.onvif.client import discover_streams
+    from app.site.discovery import StreamDiscovery, needs_discovery
+    from app.site.model import Optic
+
+    site = fleet.site_for_client()
+    stripped = []
+    for cam in site.cameras:
+        if cam.id in (QUAD, "cam01"):
+            # As written in a site file with only `onvif:`: one optic, no streams.
+            cam = dataclasses.replace(cam, optics=(Optic(0, cam.name),))
+        stripped.append(cam)
+    site = dataclasses.replace(site, cameras=tuple(stripped))
+    assert needs_discovery(site.camera(QUAD))
+    win, engine, _model = _window(qtbot, site, tmp_path, [QUAD, "cam01"])
+    discovery = StreamDiscovery(lambda cam: discover_streams(cam.onvif, cam.onvif.credential))
+    bridge = MainThreadBridge()
+    discovery.camera_discovered.connect(bridge.wrap(win.wall.update_camera, owner=win.wall))
+    try:
+        assert discovery.start(site.cameras) == 2
+        quad = win.wall.tiles[0]
+        qtbot.waitUntil(lambda: len(quad.panes) == 4, timeout=20000)
+        assert quad.camera is not None
+        assert len(quad.camera.optics) == 4
+        qtbot.waitUntil(lambda: all(p.has_picture for p in quad.panes), timeout=20000)
+        qtbot.waitUntil(lambda: win.wall.tiles[1].presented > 0, timeout=20000)
+        assert win.wall.tiles[1].feed.stream is not None
+        assert win.wall.tiles[1].feed.stream.url.endswith("/video/1/sub.ts")
+    finally:
+        discovery.stop()
+        win.close()
+        engine.shutdown(2.0)
+
+
+def test_discovery_retries_until_the_camera_answers() -> None:
+    import concurrent.futures
+
+    from app.site.discovery import StreamDiscovery
+    from app.site.model import Camera as SiteCamera
+    from app.site.model import CameraKind, OnvifEndpoint, Optic
+
+    calls = []
+
+    def discover(cam):
+        calls.append(cam.id)
+        f: concurrent.futures.Future = concurrent.futures.Future()
+        if len(calls) < 3:
+            f.set_exception(ConnectionRefusedError("refused"))
+        else:
+            f.set_result(
+                [
+                    (0, "main", "rtsp://h/0/main"),
+                    (0, "sub", "rtsp://h/0/sub"),
+                    (1, "main", "rtsp://h/1/main"),
+                ]
+            )
+        return f
+
+    cam = SiteCamera(
+        "c",
+        "C",
+        "n",
+        CameraKind.FIXED_DOME,
+        optics=(Optic(0, "C"),),
+        onvif=OnvifEndpoint("127.0.0.1", 1),
+    )
+    found = []
+    d = StreamDiscovery(discover, retry_initial=0.01)
+    d.camera_discovered.connect(found.append)
+    d.start([cam])
+    import time
+
+    deadline = time.monotonic() + 5
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.01)
+    d.stop()
+    assert len(calls) == 3
+    assert [len(o.streams) for o in found[0].optics] == [2, 1]
