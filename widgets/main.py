@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -162,7 +163,8 @@ def load_site_or_demo(args: argparse.Namespace) -> tuple[Any, Any]:
         except OSError as e:  # ports taken, e.g. another demo is running
             last = e
             continue
-        return fleet.site_for_client(), fleet
+        # The demo's site is built in, not a file of the user's: nothing to save map edits to.
+        return dataclasses.replace(fleet.site_for_client(), path=None), fleet
     raise RuntimeError(f"cannot start the demo cameras: {last}")
 
 
@@ -236,6 +238,10 @@ def run_gui(args: argparse.Namespace) -> int:
     from widgets.ptz_panel import add_ptz_dock
 
     add_ptz_dock(window, ptz, bridge, supervisor=session.user.role == Role.SUPERVISOR)
+    from app.users import EDIT_MAP, can
+
+    window.map.model.may_edit = can(session.user, EDIT_MAP)  # operators use the map, not edit it
+    window.map.view.edit_button.setEnabled(window.map.model.editable)
     discovery = start_stream_discovery(site, window, bridge)
     from widgets.walls import attach_supervision  # saved layouts, walls, sequences, audit
 

@@ -380,10 +380,12 @@ class MapModel:
         self.filter_changed.emit()
 
     # -- editing ----------------------------------------------------------------------------
+    may_edit: bool = True  # set from the user's role: only supervisors edit the map
+
     @property
     def editable(self) -> bool:
-        """Placements can be saved: the site came from a file."""
-        return self.site.path is not None
+        """Placements can be saved: the site came from a file and the user may edit it."""
+        return self.site.path is not None and self.may_edit
 
     def pending_edits(self) -> dict[str, Placement]:
         with self._lock:

@@ -145,3 +145,14 @@ def test_shipped_geojson_matches_the_site_file() -> None:
     assert ring[0] == ring[-1]
     assert ring[0] == [9.954, 45.1345]  # [lon, lat]
     assert len([f for f in site_geojson(site)["features"] if f["id"].startswith("cam")]) == 30
+
+
+def test_only_a_user_allowed_to_edit_the_map_may_edit(tmp_path: Path) -> None:
+    from app.users import EDIT_MAP, Role, User, can
+
+    model = MapModel(load_site(write_small_site(tmp_path / "site.yaml")))
+    assert model.editable
+    model.may_edit = can(User("ops", Role.OPERATOR), EDIT_MAP)
+    assert not model.editable
+    model.may_edit = can(User("boss", Role.SUPERVISOR), EDIT_MAP)
+    assert model.editable

@@ -124,3 +124,14 @@ def test_no_acknowledged_entry_is_lost_when_killed_mid_write(tmp_path: Path) -> 
         # This round's entries 0..acked are all there, in order (earlier rounds precede them).
         assert mine[-(acked + 1) :] == list(range(acked + 1))
     assert audit.read_audit(path).bad_lines == []
+
+
+def test_a_ptz_takeover_is_the_first_input_after_idle() -> None:
+    t = [0.0]
+    tracker = audit.TakeoverTracker(idle_s=5.0, clock=lambda: t[0])
+    assert tracker.input("cam01")
+    t[0] = 3.0
+    assert not tracker.input("cam01")  # the same steering going on
+    assert tracker.input("cam02")
+    t[0] = 8.5
+    assert tracker.input("cam01")  # 5.5 s without input: a new take-over
