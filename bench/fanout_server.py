@@ -184,8 +184,9 @@ class Server:
         if not self.server.attach(None):
             sys.stderr.write("fanout_server: cannot listen\n")
             return 5
-        for source in self.sources.values():
-            source.start()
+        # Cameras' key frames are not in step: start the encoders spread over one GOP.
+        for i, source in enumerate(self.sources.values()):
+            GLib.timeout_add(round(i * 1000 / len(self.sources)), self._start, source)
         GLib.timeout_add_seconds(2, self._cleanup)
         for signum in (signal.SIGTERM, signal.SIGINT):
             GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, self._quit)
@@ -202,6 +203,10 @@ class Server:
         for source in self.sources.values():
             source.stop()
         return 0
+
+    def _start(self, source: Source) -> bool:
+        source.start()
+        return GLib.SOURCE_REMOVE
 
     def _quit(self) -> bool:
         self.loop.quit()

@@ -168,6 +168,16 @@ def load_site_or_demo(args: argparse.Namespace) -> tuple[Any, Any]:
     raise RuntimeError(f"cannot start the demo cameras: {last}")
 
 
+def map_cone_follower(map_model: Any) -> Any:
+    """A PTZ pose listener that turns a dome's reported pan and zoom into its map cone."""
+
+    def follow(camera: Any, status: Any, fov: Any) -> None:
+        bearing = (camera.heading or 0.0) + status.pan * fov.pan_deg_per_unit
+        map_model.set_ptz_pose(camera.id, bearing, fov.hfov(status.zoom))
+
+    return follow
+
+
 def start_stream_discovery(site: Any, window: Any, bridge: Any) -> Any:
     """Cameras known only by their ONVIF address get their streams and optics in the background."""
     from app.onvif.client import discover_streams
@@ -242,6 +252,7 @@ def run_gui(args: argparse.Namespace) -> int:
 
     window.map.model.may_edit = can(session.user, EDIT_MAP)  # operators use the map, not edit it
     window.map.view.edit_button.setEnabled(window.map.model.editable)
+    ptz.pose_listeners.append(map_cone_follower(window.map.model))
     discovery = start_stream_discovery(site, window, bridge)
     from widgets.walls import attach_supervision  # saved layouts, walls, sequences, audit
 

@@ -33,7 +33,7 @@ from app.ptz.factory import PtzRegistry, fov_of, is_steerable
 from app.ptz.model import PtzVector
 from app.ptz.pointing import FovModel, aim
 from app.ptz.session import PtzSession
-from app.site.model import Camera
+from app.site.model import Camera, CameraKind
 from widgets.bridge import MainThreadBridge
 from widgets.tile import CachedOverlay, QtTile, composite_view
 
@@ -46,6 +46,7 @@ KEY_SPEED = 0.5
 WHEEL_SPEED = 0.6
 WHEEL_PULSE_MS = 220  # one wheel notch zooms this long
 TICK_MS = 20
+JOYSTICK_IDLE_MS = 500  # hot-plug polling while no joystick is connected
 STATUS_MS = 500  # GetStatus at 2 Hz while the tile is controlled
 CONTROLLED_FOR_S = 5.0  # after the last input the tile still counts as controlled
 ERROR_SHOWN_S = 6.0
@@ -201,6 +202,8 @@ class PtzTileController(QObject):
         self.session = session
         self.ptz: PtzController | None = session.controller if session else None
         self.fov = fov or FovModel()
+        # Told each reported position (GetStatus), e.g. so the map's cone follows the dome.
+        self.pose_changed: Callable[[PtzStatus], None] | None = None
         self.key_source = key_source
         self._keys_plain = keys_plain or (lambda: True)
         self._clock = clock
@@ -226,7 +229,8 @@ class PtzTileController(QObject):
         self._tick = QTimer(self)
         self._tick.setInterval(TICK_MS)
         self._tick.timeout.connect(self._on_tick)
-        self._tick.start()
+        if session is not None:  # a fixed camera has nothing to tick 50 times a second
+            self._tick.start()
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(STATUS_MS)
         self._status_timer.timeout.connect(self._poll_status)
@@ -557,6 +561,8 @@ class PtzTileController(QObject):
             return
         self.status = f.result()
         self.overlay.update()
+        if self.pose_changed is not None:
+            self.pose_changed(self.status)
 
     def _on_error(self, err: OnvifError) -> None:
         self._show_error(err.message)
@@ -592,6 +598,8 @@ class PtzWallAttachment:
         if joystick:
             self._open_joystick()
         self.controllers: dict[int, tuple[tuple[str, int] | None, QtTile, PtzTileController]] = {}
+        # Called with (camera, status, fov model) for every position a dome reports.
+        self.pose_listeners: list[Callable[[Camera, PtzStatus, FovModel], None]] = []
         model = wall.model  # type: ignore[attr-defined]
         model.changed.connect(lambda _layout: self.reconcile())
         self.reconcile()
@@ -634,7 +642,16 @@ class PtzWallAttachment:
                 key_source=self.wall,
                 keys_plain=self._keys_plain(tile),
             )
+            if session is not None and camera.kind == CameraKind.PTZ_DOME:
+                ctl.pose_changed = self._pose_forwarder(camera, ctl.fov)
             self.controllers[id(tile)] = (want, tile, ctl)
+
+    def _pose_forwarder(self, camera: Camera, fov: FovModel) -> Callable[[PtzStatus], None]:
+        def forward(status: PtzStatus) -> None:
+            for listener in list(self.pose_listeners):
+                listener(camera, status, fov)
+
+        return forward
 
     def focused_controller(self) -> PtzTileController | None:
         model = self.wall.model  # type: ignore[attr-defined]
@@ -653,8 +670,19 @@ class PtzWallAttachment:
         self.joystick = js
         self._joystick_timer = QTimer(self.wall)
         self._joystick_timer.setInterval(TICK_MS)
-        self._joystick_timer.timeout.connect(js.poll)
+        self._joystick_timer.timeout.connect(self._poll_joystick)
         self._joystick_timer.start()
+
+    def _poll_joystick(self) -> None:
+        js, timer = self.joystick, self._joystick_timer
+        if js is None or timer is None:
+            return
+        js.poll()
+        # Sticks need 50 Hz; with none plugged in, polling for one to arrive at 50 Hz cost
+        # 1.7 % of a core of the GUI thread (BENCHMARKS.md): 2 Hz notices it soon enough.
+        interval = TICK_MS if js.devices else JOYSTICK_IDLE_MS
+        if timer.interval() != interval:
+            timer.setInterval(interval)
 
     def on_action(self, action: str) -> None:
         """A joystick button: presets and home act on the focused dome; navigation on the wall."""

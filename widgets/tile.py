@@ -7,13 +7,16 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
-from PySide6.QtCore import QMimeData, QPoint, QRect, QSize, Qt, Signal
+import numpy as np
+import shiboken6
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QDrag,
     QDragEnterEvent,
     QDropEvent,
     QFont,
+    QFontMetrics,
     QImage,
     QMouseEvent,
     QPainter,
@@ -26,36 +29,52 @@ from PySide6.QtWidgets import QWidget
 from app.site.model import Camera, Site, StreamRole
 from app.streams.feed import TileFeed
 from app.streams.frames import FrameRequest
+from app.streams.load_policy import LoadLevel
 from app.streams.stats import percentile
 from app.streams.status import NOT_LIVE, CameraStatus, StreamState, StreamStatus, camera_status
 from widgets.style import state_colour
-from widgets.video_surface import choose_surface_class
+from widgets.video_surface import RasterVideoSurface, choose_surface_class
 
 CAMERA_MIME = "application/x-torrazzo-camera"
 TILE_MIME = "application/x-torrazzo-tile"
 
 
 class CachedOverlay(QWidget):
-    """A transparent widget over a video surface that is drawn once per change, not per frame.
+    """A transparent widget over the tile's video that is drawn once per change, not per frame.
 
-    Qt repaints a transparent sibling wherever the surface beneath it changed, i.e. for
-    every video frame. Subclasses draw in ``paint_overlay`` into a cached image, which is
-    redrawn only after ``update()`` (every caller that changes what is shown calls it) or
-    a resize; a frame costs one blit of that image instead of the Python drawing code.
+    Subclasses draw in ``paint_overlay`` into a cached image, redrawn only after
+    ``update()`` (every caller that changes what is shown calls it) or a resize. Over raster
+    surfaces the widget itself is never painted: the surfaces draw the cached image at the
+    end of their own paint (``QtTile.adopt_overlay``). As a widget, Qt would repaint it for
+    every video frame (it is a transparent sibling above a changing picture), and each
+    such repaint of a Python widget cost ~0.08 ms of GUI thread (measured, BENCHMARKS.md).
     """
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
         self._cache: QImage | None = None
+        self._host: QtTile | None = None
+        if isinstance(parent, QtTile) and parent.adopt_overlay(self):
+            self._host = parent
 
     def update(self, *args: object) -> None:  # type: ignore[override]
         self._cache = None
-        super().update(*args)  # type: ignore[arg-type]
+        if self._host is not None:
+            self._host.update_overlays()
+        else:
+            super().update(*args)  # type: ignore[arg-type]
+
+    def setVisible(self, visible: bool) -> None:
+        super().setVisible(visible)
+        host = getattr(self, "_host", None)  # None while QWidget.__init__ runs
+        if host is not None:
+            host.update_overlays()
 
     def paint_overlay(self, p: QPainter) -> None:
         raise NotImplementedError
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    def cached_image(self) -> QImage:
+        """The overlay as an image of the widget's size (device pixels), drawn if needed."""
         dpr = self.devicePixelRatioF()
         size = QSize(round(self.width() * dpr), round(self.height() * dpr))
         cache = self._cache
@@ -69,8 +88,11 @@ class CachedOverlay(QWidget):
             finally:
                 painter.end()
             self._cache = cache
+        return cache
+
+    def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
-        p.drawImage(0, 0, cache)
+        p.drawImage(0, 0, self.cached_image())
         p.end()
 
 
@@ -80,11 +102,14 @@ class QtTileOverlay(CachedOverlay):
     def __init__(self, tile: QtTile) -> None:
         super().__init__(tile)
         self._tile = tile
+        self._clock_at: tuple[QRect, QFont] | None = None
+        self._clock_cache: tuple[int, tuple[QRect, QFont], QPointF, QImage] | None = None
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
         self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground, True)
 
     def paint_overlay(self, p: QPainter) -> None:
         tile = self._tile
+        self._clock_at = None
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         r = self.rect()
         small = r.height() < 120
@@ -133,12 +158,9 @@ class QtTileOverlay(CachedOverlay):
             Qt.AlignmentFlag.AlignVCenter,
             f"{camera.name}{optic}",
         )
-        clock = datetime.now().strftime("%H:%M:%S")
-        p.drawText(
-            QRect(6, 0, r.width() - 12, line),
-            Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-            clock,
-        )
+        self._clock_at = (QRect(6, 0, r.width() - 12, line), font)
+        if self._host is None:  # a widget is redrawn every second; else see QtTile.second_tick
+            self.paint_clock(p)
         if not small and hood:
             p.fillRect(QRect(0, line, fm.horizontalAdvance(hood) + 12, line), QColor(0, 0, 0, 110))
             p.setPen(QColor(200, 200, 200))
@@ -159,9 +181,78 @@ class QtTileOverlay(CachedOverlay):
         p.drawRoundedRect(badge, 4, 4)
         p.setPen(QColor(255, 255, 255))
         p.drawText(badge, Qt.AlignmentFlag.AlignCenter, label)
+        self._draw_load_badge(
+            p, tile, fm.horizontalAdvance, line, 2 * line if hood and not small else line
+        )
         if tile.show_stats:
             self._draw_stats(p, r, tile, line)
         self._draw_focus(p, r)
+
+    def _draw_load_badge(
+        self, p: QPainter, tile: QtTile, advance: Callable[[str], int], line: int, top: int
+    ) -> None:
+        """Amber badge, top left, when the load policy demoted this tile, and why."""
+        feed = tile.feed
+        if feed.load_level == LoadLevel.FULL:
+            return
+        what = "KEY FRAMES" if feed.load_level == LoadLevel.KEYFRAMES else "SUB"
+        label = f"{what} · {feed.load_reason or 'load'}"
+        if advance(label) + 20 > tile.width():  # a small tile: the short form
+            label = f"{'KEY' if feed.load_level == LoadLevel.KEYFRAMES else 'SUB'} · CPU"
+        box = QRect(4, top + 3, advance(label) + 12, line)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(215, 140, 0, 230))
+        p.drawRoundedRect(box, 4, 4)
+        p.setPen(QColor(0, 0, 0))
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
+
+    def paint_clock(self, p: QPainter) -> None:
+        """The wall clock in the top bar (where the last ``paint_overlay`` put it)."""
+        at = self._clock_at
+        if at is None:
+            return
+        rect, font = at
+        p.setFont(font)
+        p.setPen(QColor(235, 235, 235))
+        p.drawText(
+            rect,
+            Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+            datetime.now().strftime("%H:%M:%S"),
+        )
+
+    def clock_image(self) -> tuple[QPointF, QImage] | None:
+        """The clock as a small image and where it goes (tile coordinates), redrawn once a
+        second: blitted with every frame instead of composing the whole overlay each second."""
+        at = self._clock_at
+        if at is None:
+            return None
+        second = int(time.time())
+        cached = self._clock_cache
+        if cached is not None and cached[0] == second and cached[1] is at:
+            return cached[2], cached[3]
+        rect, font = at
+        text = datetime.fromtimestamp(second).strftime("%H:%M:%S")
+        width = QFontMetrics(font).horizontalAdvance(text) + 2
+        dpr = self.devicePixelRatioF()
+        image = QImage(
+            QSize(round(width * dpr), round(rect.height() * dpr)),
+            QImage.Format.Format_ARGB32_Premultiplied,
+        )
+        image.setDevicePixelRatio(dpr)
+        image.fill(0)
+        p = QPainter(image)
+        p.setFont(font)
+        p.setPen(QColor(235, 235, 235))
+        p.drawText(QRect(0, 0, width, rect.height()), Qt.AlignmentFlag.AlignVCenter, text)
+        p.end()
+        pos = QPointF(rect.right() + 1 - width, rect.top())
+        self._clock_cache = (second, at, pos, image)
+        return pos, image
+
+    def time_dependent(self) -> bool:
+        """Whether the drawing changes with time (retry count-downs, statistics)."""
+        tile = self._tile
+        return tile.show_stats or any(p.feed.status.state in NOT_LIVE for p in tile.panes)
 
     def _draw_notice(self, p: QPainter, r: QRect, status: StreamStatus, compact: bool) -> None:
         lines = []
@@ -221,6 +312,10 @@ class _Pane:
         self.optic = optic
         self.surface = choose_surface_class()(tile)
         self.surface.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
+        # Where this pane blits the opaque parts of the tile's composed overlays (see QtTile).
+        self.overlay_blits: list[tuple[QPointF, QRectF]] | None = None
+        if isinstance(self.surface, RasterVideoSurface):
+            self.surface.overlay_painter = lambda p: tile.paint_overlays(p, self)
         self.surface.frame_presented.connect(self._on_presented)
         self.surface.request_changed.connect(self._on_request)
         self.surface.show()
@@ -268,6 +363,24 @@ class _Pane:
         self.feed.close()
         self.surface.hide()
         self.surface.deleteLater()
+
+
+def _opaque_bands(image: QImage) -> list[QRect]:
+    """Bounding rectangles (device pixels) of the horizontal bands of ``image`` that are not
+    fully transparent: where an overlay actually draws something."""
+    w, h = image.width(), image.height()
+    if w == 0 or h == 0:
+        return []
+    pixels = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
+    alpha = pixels.reshape(h, image.bytesPerLine())[:, 3 : 4 * w : 4]  # ARGB32: A is byte 3
+    rows = alpha.any(axis=1)
+    bands = []
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], rows.astype(np.int8), [0]))))
+    for top, bottom in zip(edges[0::2], edges[1::2], strict=True):
+        cols = np.flatnonzero(alpha[top:bottom].any(axis=0))
+        left, right = int(cols[0]), int(cols[-1]) + 1
+        bands.append(QRect(left, int(top), right - left, int(bottom - top)))
+    return bands
 
 
 def mosaic_grid(optics: int) -> tuple[int, int]:
@@ -328,6 +441,9 @@ class QtTile(QWidget):
         self.setAcceptDrops(True)
         self.setMinimumSize(40, 30)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self._overlays: list[CachedOverlay] = []
+        self._composed: QImage | None = None
+        self._overlay_bands: list[QRect] = []
         self.overlay = QtTileOverlay(self)
         self._set_panes([0])
 
@@ -383,7 +499,96 @@ class QtTile(QWidget):
         for pane in self.panes:
             pane.close()
         self.panes = [_Pane(self, self._feed_factory(), o) for o in optics]
+        if not self.isVisible():
+            # Open streams when the tile is shown (showEvent), not while the window is being
+            # built: 64 decoders starting early slowed the rest of start-up tenfold (GIL).
+            for pane in self.panes:
+                pane.feed.set_visible(False)
         self.overlay.raise_()
+
+    # -- overlays drawn by the surfaces ----------------------------------------------------
+    def adopt_overlay(self, overlay: CachedOverlay) -> bool:
+        """Let the raster surfaces draw ``overlay`` (see CachedOverlay); False: it paints itself."""
+        if choose_surface_class() is not RasterVideoSurface:
+            return False  # GL surfaces are composed by Qt; the overlay stays a widget
+        overlay.setUpdatesEnabled(False)  # Qt never paints it; the surfaces do
+        self._overlays.append(overlay)
+        return True
+
+    def update_overlays(self) -> None:
+        """An overlay changed: compose them again and repaint the surfaces."""
+        self._composed = None
+        for pane in self.panes:
+            pane.surface.update()
+
+    def second_tick(self) -> None:
+        """Once a second (the wall's clock): the clock, count-downs and statistics move on."""
+        if not self._overlays or self.overlay.time_dependent():
+            self.overlay.update()
+        else:
+            for pane in self.panes:  # only the clock moved on: it is drawn with the frame
+                pane.surface.update()
+
+    def paint_overlays(self, p: QPainter, pane: _Pane) -> None:
+        """At the end of a surface's paint: the overlays over its part of the tile.
+
+        All overlays are composed into one image per change, and only the parts of it that
+        are not transparent (bars and badges, found once per change) are blitted with each
+        frame, plus the clock: over a maximised tile a whole-tile blend cost 2-3 ms a frame.
+        """
+        image = self._composed
+        if image is None:
+            image = self._composed = self._compose()
+            self._overlay_bands = _opaque_bands(image)
+            for q in self.panes:
+                q.overlay_blits = None
+        blits = pane.overlay_blits
+        if blits is None:
+            geo, dpr = pane.surface.geometry(), image.devicePixelRatio()
+            pane_rect = QRect(
+                round(geo.x() * dpr),
+                round(geo.y() * dpr),
+                round(geo.width() * dpr),
+                round(geo.height() * dpr),
+            )
+            blits = []
+            for band in self._overlay_bands:
+                part = band.intersected(pane_rect)
+                if not part.isEmpty():
+                    target = QPointF(
+                        (part.x() - pane_rect.x()) / dpr, (part.y() - pane_rect.y()) / dpr
+                    )
+                    blits.append((target, QRectF(part)))
+            pane.overlay_blits = blits
+        for target, source in blits:
+            p.drawImage(target, image, source)
+        clock = self.overlay.clock_image() if not self.overlay.isHidden() else None
+        if clock is not None:
+            pos, clock_image = clock
+            geo = pane.surface.geometry()
+            p.drawImage(QPointF(pos.x() - geo.x(), pos.y() - geo.y()), clock_image)
+
+    def _compose(self) -> QImage:
+        dpr = self.devicePixelRatioF()
+        image = QImage(
+            QSize(round(self.width() * dpr), round(self.height() * dpr)),
+            QImage.Format.Format_ARGB32_Premultiplied,
+        )
+        image.setDevicePixelRatio(dpr)
+        image.fill(0)
+        p = QPainter(image)
+        try:
+            alive = []
+            for overlay in self._overlays:
+                if not shiboken6.isValid(overlay):
+                    continue  # deleted (e.g. the PTZ overlay of a camera no longer shown)
+                alive.append(overlay)
+                if not overlay.isHidden():
+                    p.drawImage(QPointF(overlay.pos()), overlay.cached_image())
+            self._overlays = alive
+        finally:
+            p.end()
+        return image
 
     def pane_rects(self) -> list[QRect]:
         rows, cols = mosaic_grid(len(self.panes))
@@ -401,6 +606,7 @@ class QtTile(QWidget):
         for pane, rect in zip(self.panes, self.pane_rects(), strict=True):
             pane.set_geometry(rect)
         self.overlay.setGeometry(self.rect())
+        self._composed = None  # another size
 
     def refresh(self) -> None:
         """Called by the wall's display timer: show the newest frame of each pane."""

@@ -9,6 +9,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
@@ -246,6 +247,9 @@ class RasterVideoSurface(QWidget):
         self._source = (0, 0)
         self.view: ViewRect = FULL_VIEW
         self._last_request = self.wanted_request()
+        # Drawn over the picture in the same paint (the tile's overlays, see QtTile): one
+        # paint per frame instead of one per overlay widget.
+        self.overlay_painter: Callable[[QPainter], None] | None = None
         self.setAutoFillBackground(False)
         # Every pixel is painted in paintEvent (black bars included): skip Qt's background erase.
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
@@ -310,9 +314,9 @@ class RasterVideoSurface(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         try:
-            painter.fillRect(self.rect(), QColor(0, 0, 0))
             image, frame = self._image, self._frame
             if image is None or frame is None:
+                painter.fillRect(self.rect(), _BLACK)
                 return
             dpr = self.devicePixelRatioF()
             dw, dh = _device_size(self)
@@ -323,6 +327,7 @@ class RasterVideoSurface(QWidget):
                 )
                 iw, ih = image.width(), image.height()
                 source = QRectF(vx * iw, vy * ih, vw * iw, vh * ih)
+                _fill_bars(painter, self.width(), self.height(), target, dpr)
                 painter.drawImage(
                     QRectF(
                         target.x() / dpr,
@@ -338,9 +343,11 @@ class RasterVideoSurface(QWidget):
                 target.height(),
             ):
                 # The decode thread scaled it to exactly this size: a plain, unscaled blit.
+                _fill_bars(painter, self.width(), self.height(), target, dpr)
                 painter.drawImage(QPointF(target.x() / dpr, target.y() / dpr), image)
             else:
                 # A frame produced for the previous size, until the decoder catches up.
+                _fill_bars(painter, self.width(), self.height(), target, dpr)
                 painter.drawImage(
                     QRectF(
                         target.x() / dpr,
@@ -351,12 +358,35 @@ class RasterVideoSurface(QWidget):
                     image,
                 )
         finally:
+            if self.overlay_painter is not None:
+                self.overlay_painter(painter)
             painter.end()
         if self._new and self._frame is not None:
             self._new = False
             self.presented += 1
             self.last_presented_seq = self._frame.seq
             self.frame_presented.emit(self._frame.seq, time.monotonic())
+
+
+_BLACK = QColor(0, 0, 0)
+
+
+def _fill_bars(painter: QPainter, width: int, height: int, target: QRect, dpr: float) -> None:
+    """Paint black only where the picture (``target``, device pixels) does not cover.
+
+    Filling the whole widget first cost a full-size memset per frame (6 MB for a
+    maximised 1080p tile) for pixels the picture then overwrites.
+    """
+    x0, y0 = target.x() / dpr, target.y() / dpr
+    x1, y1 = (target.x() + target.width()) / dpr, (target.y() + target.height()) / dpr
+    if y0 > 0:
+        painter.fillRect(QRectF(0, 0, width, y0), _BLACK)
+    if y1 < height:
+        painter.fillRect(QRectF(0, y1, width, height - y1), _BLACK)
+    if x0 > 0:
+        painter.fillRect(QRectF(0, y0, x0, y1 - y0), _BLACK)
+    if x1 < width:
+        painter.fillRect(QRectF(x1, y0, width - x1, y1 - y0), _BLACK)
 
 
 def _yuv_to_bgra(frame: VideoFrame, width: int, height: int) -> npt.NDArray[np.uint8]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from array import array
+from collections import deque
+from collections.abc import Hashable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeyEvent
@@ -16,6 +18,8 @@ from app.layouts.store import WallModel
 from app.site.model import Camera, Site
 from app.streams.engine import StreamEngine
 from app.streams.feed import TileFeed
+from app.streams.frames import FrameSlot
+from app.streams.load_policy import LoadPolicy, TileLoad
 from app.streams.stats import percentile
 from app.streams.urls import redact
 from widgets.bridge import MainThreadBridge
@@ -66,6 +70,12 @@ class QtWall(QWidget):
         self._overlay_timer.timeout.connect(self._update_overlays)
         self._overlay_timer.start(1000)
         self.ticks = 0
+        self._generation = -1
+        # The display clock's lateness over the last second: the load policy's view of a
+        # GUI thread that cannot keep up (the streams' lag is its view of the decoders).
+        self._lateness: deque[float] = deque(maxlen=100)
+        self._last_tick = time.monotonic()
+        self.load_policy = LoadPolicy()
         self._on_model_changed(model.layout)
 
     # -- model → view -----------------------------------------------------------------------
@@ -123,12 +133,49 @@ class QtWall(QWidget):
                 tile.overlay.update()
 
     def _update_overlays(self) -> None:
+        self._apply_load_policy()
         for tile in self.tiles:
             if tile.isVisible():
-                tile.overlay.update()
+                tile.second_tick()
+
+    def _apply_load_policy(self) -> None:
+        """Once a second: demote or promote tiles as the machine falls behind or catches up."""
+        loads: list[TileLoad] = []
+        panes: dict[Hashable, tuple[QtTile, TileFeed]] = {}
+        for tile in self.tiles:
+            if tile.camera is None or not tile.isVisible():
+                continue
+            dpr = tile.devicePixelRatioF()
+            for i, pane in enumerate(tile.panes):
+                feed = pane.feed
+                size = pane.surface.size()
+                panes[(tile.index, i)] = (tile, feed)
+                loads.append(
+                    TileLoad(
+                        key=(tile.index, i),
+                        area=round(size.width() * size.height() * dpr * dpr),
+                        focused=tile.focused,
+                        level=feed.load_level,
+                        role=feed.role,
+                        has_sub=feed.has_sub,
+                        lag_ms=feed.lag_ms,
+                    )
+                )
+        late = percentile(list(self._lateness), 95)
+        for key, decision in self.load_policy.update(loads, late).items():
+            tile, feed = panes[key]
+            feed.set_load(decision.level, decision.reason)
+            tile.overlay.update()
 
     def _on_tick(self) -> None:
         self.ticks += 1
+        now = time.monotonic()
+        self._lateness.append((now - self._last_tick) * 1000 - DISPLAY_INTERVAL_MS)
+        self._last_tick = now
+        generation = FrameSlot.generation
+        if generation == self._generation:
+            return  # no stream delivered a frame since the last tick: nothing to poll
+        self._generation = generation
         for tile in self.tiles:
             if tile.isVisible():
                 tile.refresh()
@@ -282,6 +329,9 @@ def _bench_fields(tile: QtTile) -> dict[str, object]:
         "first_stamp_ns": pane.first_stamp_ns,
         "last_stamp_ns": pane.last_stamp_ns,
         "keyframes_only": bool(st.keyframes_only) if st else False,
+        "load_level": pane.feed.load_level.name,
+        "load_reason": str(pane.feed.load_reason),
+        "lag_ms": None if st is None or st.lag_ms is None else round(st.lag_ms, 1),
         "latency_samples": [round(x, 1) for x in tile.latency_samples()],
     }
 
@@ -290,12 +340,12 @@ def _bench_fields(tile: QtTile) -> dict[str, object]:
 class BenchProbe:
     """GUI responsiveness and layout-switch timing for ``--stats-json``.
 
-    A 10 ms timer of its own records how late each tick fires (what an operator feels as a
-    sluggish window); ``switch(name)`` changes the layout and records when every tile of
-    the new layout presented its first frame.
+    The display clock (a 10 ms timer) records how late each tick fires (what an operator
+    feels as a sluggish window); ``switch(name)`` changes the layout and records when every
+    tile of the new layout presented its first frame.
     """
 
-    INTERVAL_MS = 10
+    INTERVAL_MS = DISPLAY_INTERVAL_MS
 
     def __init__(self, wall: QtWall) -> None:
         self._wall = wall
@@ -304,10 +354,9 @@ class BenchProbe:
         self._pending: dict[str, object] | None = None
         self._pending_at = 0
         self._last = time.monotonic()
-        self._timer = QTimer(wall)
-        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self._timer.timeout.connect(self._tick)
-        self._timer.start(self.INTERVAL_MS)
+        # The display clock is a 10 ms precise timer: measure its lateness rather than add
+        # a timer of our own (which would cost what it measures).
+        wall._timer.timeout.connect(self._tick)
 
     def _tick(self) -> None:
         now = time.monotonic()

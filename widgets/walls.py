@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QScreen
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDropEvent,
+    QGuiApplication,
+    QInputEvent,
+    QKeySequence,
+    QScreen,
+)
 from PySide6.QtWidgets import QApplication, QMainWindow, QVBoxLayout, QWidget
 
 from app.audit import (
@@ -207,6 +215,10 @@ class SequenceDriver(QObject):
                 self.sequencer.set_tile_cycle(index, cycle)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        # Installed on the application, so it sees every event (paints, timers: thousands a
+        # second on a video wall); the isinstance test is far cheaper than event.type().
+        if not isinstance(event, (QInputEvent, QDropEvent)):
+            return False
         if (
             event.type() in self.INTERACTION
             and isinstance(obj, QWidget)

@@ -9,6 +9,7 @@ from app.health import StatusBoard
 from app.site.model import Camera, Stream, StreamRole
 from app.streams.engine import StreamEngine, StreamHandle
 from app.streams.frames import FrameRequest, VideoFrame
+from app.streams.load_policy import LoadLevel, LoadReason
 from app.streams.policy import choose_role, pick_stream
 from app.streams.stats import StatsSnapshot
 from app.streams.status import StreamState, StreamStatus
@@ -44,6 +45,9 @@ class TileFeed:
         self.presented = 0
         self.forced_role: StreamRole | None = None
         self.opened_at_ns: int | None = None  # wall clock of the latest first open (benchmarks)
+        # Set by the load policy (app.streams.load_policy) when the machine cannot keep up.
+        self.load_level = LoadLevel.FULL
+        self.load_reason = LoadReason.NONE
 
     # -- what to show -------------------------------------------------------------------------
     def show(self, camera: Camera | None, optic: int = 0) -> None:
@@ -51,7 +55,26 @@ class TileFeed:
             return
         self._close_all()
         self.camera, self.optic, self.role = camera, optic, None
+        self.load_level, self.load_reason = LoadLevel.FULL, LoadReason.NONE
         self._reconcile()
+
+    def set_load(self, level: LoadLevel, reason: LoadReason = LoadReason.NONE) -> None:
+        """Demote (sub stream, then key frames only) or promote back; see LoadPolicy."""
+        if level == self.load_level and reason == self.load_reason:
+            return
+        keyframes_changed = (level == LoadLevel.KEYFRAMES) != (
+            self.load_level == LoadLevel.KEYFRAMES
+        )
+        self.load_level, self.load_reason = level, reason
+        self._reconcile()
+        if keyframes_changed:
+            self._apply_keyframes(self._handle, self._pending)
+
+    def _apply_keyframes(self, *handles: StreamHandle | None) -> None:
+        # On the stream's one decoder: a second tile showing the same stream follows along.
+        for h in handles:
+            if h is not None:
+                h.worker.set_keyframes_only(self.load_level == LoadLevel.KEYFRAMES)
 
     def set_height(self, height_px: int) -> None:
         self._height_px = height_px
@@ -100,6 +123,19 @@ class TileFeed:
         return self._handle
 
     @property
+    def lag_ms(self) -> float | None:
+        """How far the stream's decoding is behind its own clock (for the load policy)."""
+        return self._handle.worker.stats.lag_ms if self._handle is not None else None
+
+    @property
+    def has_sub(self) -> bool:
+        """The shown optic has a sub stream (something to demote a main stream to)."""
+        if self.camera is None or not self.camera.optics:
+            return False
+        optic = self.camera.optics[min(self.optic, len(self.camera.optics) - 1)]
+        return optic.stream(StreamRole.SUB) is not None
+
+    @property
     def status(self) -> StreamStatus:
         if self._handle is not None:
             return self._handle.status
@@ -130,6 +166,8 @@ class TileFeed:
         optic = self.camera.optics[min(self.optic, len(self.camera.optics) - 1)]
         current = self._pending_role or self.role
         wanted = self.forced_role or choose_role(current, self._height_px)
+        if self.load_level >= LoadLevel.SUB and self.forced_role is None:
+            wanted = StreamRole.SUB
         stream = pick_stream(optic, wanted)
         if stream is None:
             return
@@ -147,6 +185,8 @@ class TileFeed:
             stream, label=f"{self.camera.id}-{optic.index + 1}-{stream.role}"
         )
         self._engine.set_request(handle, self._request)
+        if self.load_level == LoadLevel.KEYFRAMES:
+            self._apply_keyframes(handle)
         if self._board is not None:
             self._board.bind(handle.key, self.camera.id)
             # The worker may have reported before the binding existed.

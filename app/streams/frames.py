@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import itertools
 import threading
 from dataclasses import dataclass
 
@@ -44,12 +45,19 @@ class FrameRequest:
     height: int = 0
 
 
+_generations = itertools.count(1)
+
+
 class FrameSlot:
     """Latest-frame mailbox: the decoder puts, views take; nobody ever waits.
 
     Thread: ``put`` is called from the decode thread; ``latest`` and ``request``
     from the GUI thread. Each lock hold is a few assignments.
     """
+
+    # Changes with every frame put into any slot (a unique number from an atomic counter),
+    # so a display clock polling many slots can skip a tick when nothing arrived.
+    generation = 0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -72,6 +80,7 @@ class FrameSlot:
             if self._frame is not None and self._frame.seq > self._taken_seq:
                 self.replaced += 1
             self._frame = frame
+        FrameSlot.generation = next(_generations)
 
     def latest(self, after_seq: int = -1) -> VideoFrame | None:
         """The newest frame if its seq is above ``after_seq``, else None."""

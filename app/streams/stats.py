@@ -28,6 +28,9 @@ class StatsSnapshot:
     time_to_first_frame_ms: float | None  # open → first decoded frame, latest connection
     reconnects: int
     keyframes_only: bool
+    # How far the newest frame was decoded behind the stream's own clock, beyond the best
+    # seen on this connection: grows when decoding cannot keep up (see load_policy).
+    lag_ms: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +67,8 @@ class StreamStats:
         self._latency_ms: deque[float] = deque(maxlen=250)
         self._last_pts: float | None = None
         self._interval: float | None = None
+        self._offset_min: float | None = None  # min(arrival - pts): the stream at its fastest
+        self._lag: float | None = None
 
     def on_packet(self, size: int, now: float) -> None:
         with self._lock:
@@ -77,6 +82,15 @@ class StreamStats:
             self._decode_ms.append(decode_ms)
             if pts_s is not None:
                 self._count_gap(pts_s)
+                self._track_lag(now, pts_s)
+
+    def _track_lag(self, now: float, pts_s: float) -> None:
+        offset = now - pts_s
+        best = self._offset_min
+        # A new connection, a clock restart or a jump of more than a minute: new baseline.
+        if best is None or offset < best or offset - best > 60.0:
+            self._offset_min = best = offset
+        self._lag = offset - best
 
     def _count_gap(self, pts_s: float) -> None:
         # The nominal interval is the smallest positive step seen; a step of more
@@ -94,6 +108,13 @@ class StreamStats:
         """Forget the previous connection's timestamps (called on reconnect)."""
         with self._lock:
             self._last_pts = None
+            self._offset_min = self._lag = None
+
+    @property
+    def lag_ms(self) -> float | None:
+        """The newest frame's lag (see StatsSnapshot.lag_ms), without a whole snapshot."""
+        lag = self._lag
+        return None if lag is None else lag * 1000
 
     def on_latency(self, ms: float) -> None:
         with self._lock:
@@ -123,4 +144,5 @@ class StreamStats:
                 time_to_first_frame_ms=self.ttff_ms,
                 reconnects=self.reconnects,
                 keyframes_only=self.keyframes_only,
+                lag_ms=None if self._lag is None else self._lag * 1000,
             )

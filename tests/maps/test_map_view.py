@@ -208,8 +208,9 @@ def test_attention_blinks_until_acknowledged(window, qtbot) -> None:
     on_wall = {"ptz1", "fix1", "quad1", "bi1"}
     qtbot.waitUntil(lambda: set(model.attention()) == on_wall, timeout=10000)
     assert model.marker("fix1").status is CameraStatus.OFFLINE
+    # The model changes in worker threads; the view follows on the GUI thread.
+    qtbot.waitUntil(lambda: view.ack_button.text() == "Acknowledge all (4)", timeout=3000)
     assert view.ack_button.isEnabled()
-    assert view.ack_button.text() == "Acknowledge all (4)"
     phases = set()
     qtbot.waitUntil(lambda: phases.add(view.blink_on) or len(phases) == 2, timeout=3000)
     # Clicking the camera acknowledges it; the button acknowledges the rest.

@@ -276,3 +276,59 @@ def test_ptz_dock_follows_the_focused_dome(
         ptz.close()
         wall.close_feeds()
         engine.shutdown(2.0)
+
+
+def test_map_cone_follows_the_steered_dome(
+    qtbot, fleet: Fleet, registry: PtzRegistry, tmp_path
+) -> None:
+    from app.health import StatusBoard
+    from app.layouts.store import WallModel, load_wall_state
+    from app.maps.model import MapModel
+    from widgets.main import map_cone_follower
+    from widgets.ptz_control import attach_ptz
+    from widgets.wall import QtWall
+
+    site = fleet.site_for_client()
+    engine = StreamEngine()
+    board = StatusBoard(engine)
+    model = WallModel(load_wall_state(tmp_path / "wall.json"), [c.id for c in site.cameras])
+    model.set_layout("1x1")
+    model.fill(["dome"])
+    bridge = MainThreadBridge()
+    wall = QtWall(model, site, engine, board, bridge)
+    qtbot.addWidget(wall)
+    wall.resize(640, 360)
+    wall.show()
+    map_model = MapModel(site, board)
+    ptz = attach_ptz(
+        wall, bridge, registry, camera_ids=[c.id for c in site.cameras], joystick=False
+    )
+    ptz.pose_listeners.append(map_cone_follower(map_model))
+    try:
+        ctl = ptz.controller_of(wall.tiles[0])
+        assert ctl is not None
+        assert ctl.ptz.capabilities().result(10)
+        heading = site.camera("dome").heading or 0.0
+        state = ptz_state(fleet, "dome")
+        wall.setFocus()
+        # Operator input (keys on the maximised 1x1 dome): pan right and zoom in.
+        qtbot.keyPress(wall, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
+        qtbot.keyPress(wall, Qt.Key.Key_Plus)
+        qtbot.waitUntil(
+            lambda: state.position().pan > 0.1 and state.position().zoom > 0.1, timeout=5000
+        )
+        fov = site.camera("dome").fov or 60.0
+
+        def cone_moved() -> bool:
+            m = map_model.marker("dome")
+            turned = m.ptz_pan is not None and (m.ptz_pan - heading) % 360 > 10
+            return turned and m.ptz_fov is not None and m.ptz_fov < fov
+
+        # The map's cone turns with the reported pan and narrows with the zoom.
+        qtbot.waitUntil(cone_moved, timeout=5000)
+        qtbot.keyRelease(wall, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
+        qtbot.keyRelease(wall, Qt.Key.Key_Plus)
+    finally:
+        ptz.close()
+        wall.close_feeds()
+        engine.shutdown(2.0)
