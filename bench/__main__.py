@@ -30,7 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--long", action="store_true", help="10-minute soak of the 4x4 wall (memory)")
     ap.add_argument("--floor", choices=["pyav", "ffmpeg"], default="pyav")
     ap.add_argument("--out", type=Path, default=Path("bench-results"), help="output folder")
+    ap.add_argument(
+        "--app-path",
+        type=Path,
+        help="run the application from this source tree (e.g. an older commit unpacked with "
+        "git archive) to compare before and after; the server and the floor stay these",
+    )
     args = ap.parse_args(argv)
+    if args.app_path:
+        run.APP_PATH = str(args.app_path.resolve())
     names = args.scenario or list(run.SCENARIOS)
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])

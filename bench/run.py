@@ -48,6 +48,11 @@ class Scenario:
     main_source: bool = False  # camera c00's main stream is a live 1080p encoder
     switch_to: str | None = None  # second layout, switched to and back during the run
     floor: bool = True
+    # The floor beside the application (same streams, same time), or after it: with 64
+    # streams the two together need more than the 2 cores, and the scenario is about how the
+    # application sheds load, not about a competitor taking half the machine.
+    floor_alongside: bool = True
+    warmup_s: float | None = None  # instead of --warmup (the load policy needs time to settle)
 
 
 SCENARIOS = {
@@ -55,7 +60,15 @@ SCENARIOS = {
     for s in (
         Scenario("4x4", "4x4 wall, 16 sub streams 640x360@25", "4x4", 16, 4),
         Scenario("main", "one maximised 1080p25 main stream", "1x1", 1, 1, main_source=True),
-        Scenario("8x8", "8x8 wall, 64 sub streams 640x360@25", "8x8", 64, 4),
+        Scenario(
+            "8x8",
+            "8x8 wall, 64 sub streams 640x360@25",
+            "8x8",
+            64,
+            4,
+            floor_alongside=False,
+            warmup_s=20.0,
+        ),
         Scenario(
             "switch",
             "switching between two 4x4 layouts of different cameras",
@@ -173,6 +186,9 @@ def app_command() -> list[str]:
     return [sys.executable, "-m", "widgets.main"]
 
 
+APP_PATH: str | None = None  # --app-path: run the application from another checkout
+
+
 def app_env(workdir: Path) -> dict[str, str]:
     config = workdir / "offscreen.json"
     config.write_text(
@@ -197,6 +213,8 @@ def app_env(workdir: Path) -> dict[str, str]:
     )
     env = dict(os.environ)
     env["QT_QPA_PLATFORM"] = f"offscreen:configfile={config}"
+    if APP_PATH:  # its app/ and widgets/ come first on the path (before/after comparisons)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [APP_PATH, env.get("PYTHONPATH")]))
     env.pop("TORRAZZO_RENDERER", None)
     return env
 
@@ -300,7 +318,11 @@ class RunResult:
             "timer_lateness_ms_max": max(self.timer_lateness_ms, default=None),
             "rss_mb_end": None if rss_end is None else round(rss_end, 1),
             "rss_mb_per_live_tile": round(rss_end / len(live), 1) if rss_end and live else None,
-            "rss_growth_mb_per_min": metrics.rss_slope_mb_per_min(self.rss_mb),
+            # Over the last two thirds of the window: the first seconds fill caches and pools.
+            "rss_growth_mb_per_min": metrics.rss_slope_mb_per_min(
+                self.rss_mb[len(self.rss_mb) // 3 :]
+            ),
+            "rss_mb_start": round(self.rss_mb[0][1], 1) if self.rss_mb else None,
             "switches": self.switches,
             "floor_frames": self.floor_frames,
             "app_exit": self.app_exit,
@@ -400,16 +422,20 @@ def _run_with_server(
     threading.Thread(
         target=lambda: app_out.extend(app.stdout or []), name="bench-app-out", daemon=True
     ).start()
-    if sizes:
+
+    def start_floor(seconds: float) -> subprocess.Popen[bytes]:
         streams = []
         for cid, (w, h) in sizes.items():
             role = "main" if scenario.main_source and cid == camera_id(0) else "sub"
             streams += ["--stream", f"rtsp://127.0.0.1:{server.port}/{cid}/{role}", f"{w}x{h}"]
-        fcmd = [sys.executable, "-m", "bench.floor", "--seconds", f"{run_s:.1f}"]
+        fcmd = [sys.executable, "-m", "bench.floor", "--seconds", f"{seconds:.1f}"]
         fcmd += ["--json", str(floor_json), *streams]
         if floor_kind == "ffmpeg":
             fcmd.append("--ffmpeg")
-        floor_proc = subprocess.Popen(fcmd, cwd=ROOT)
+        return subprocess.Popen(fcmd, cwd=ROOT)
+
+    if sizes and scenario.floor_alongside:
+        floor_proc = start_floor(run_s)
     t_start = time.monotonic()
     rss: list[tuple[float, float]] = []
     sample: dict[str, Any] = {}
@@ -431,7 +457,7 @@ def _run_with_server(
         if "t0" in sample and "t1" not in sample and now >= warmup_s + measure_s:
             take("t1")
         mb = proc_rss_mb(app.pid)
-        if mb is not None and now >= warmup_s:
+        if mb and warmup_s <= now <= warmup_s + measure_s:  # 0 once it is exiting
             rss.append((now, mb))
         if now > run_s + 60:
             notes.append("application did not exit; killed")
@@ -441,6 +467,16 @@ def _run_with_server(
     app_exit = app.wait()
     load1 = os.getloadavg()[0]
     floor_frames = None
+    floor_after: float | None = None
+    if sizes and not scenario.floor_alongside:
+        log(f"{scenario.name}: the floor alone on the same streams for {measure_s + 4:.0f} s")
+        floor_proc = start_floor(measure_s + 5.0)
+        time.sleep(4.0)  # connect and reach the first key frames
+        c0, t0 = proc_cpu(floor_proc.pid), time.monotonic()
+        time.sleep(measure_s)
+        c1, t1 = proc_cpu(floor_proc.pid), time.monotonic()
+        floor_after = metrics.cpu_percent(c0, c1, t1 - t0)
+        notes.append("floor measured after the application, alone, on the same streams")
     if floor_proc is not None:
         try:
             floor_proc.wait(15)
@@ -472,6 +508,8 @@ def _run_with_server(
         span = b["t"] - a["t"]
         app_cpu = metrics.cpu_percent(a["app"], b["app"], span)
         floor_cpu = metrics.cpu_percent(a["floor"], b["floor"], span) if a["floor"] else None
+        if floor_after is not None:
+            floor_cpu = floor_after
         server_cpu = metrics.cpu_percent(a["server"], b["server"], span)
         (b0, tot0), (b1, tot1) = a["machine"], b["machine"]
         busy = (b1 - b0) / (tot1 - tot0) * (psutil.cpu_count() or 1) if tot1 > tot0 else 0.0
@@ -669,7 +707,8 @@ def run_all(
     for name in names:
         scenario = SCENARIOS[name]
         seconds = 600.0 if long_run and name == "4x4" else measure_s
-        results[name] = run_scenario(scenario, warmup_s, seconds, sizes, floor_kind, keep)
+        warmup = scenario.warmup_s if scenario.warmup_s is not None else warmup_s
+        results[name] = run_scenario(scenario, warmup, seconds, sizes, floor_kind, keep)
         progress(f"{name}: {json.dumps(results[name].summary(), default=str)[:400]}")
     return results, checks(results, long_run)
 

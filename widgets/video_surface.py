@@ -250,6 +250,10 @@ class RasterVideoSurface(QWidget):
         # Drawn over the picture in the same paint (the tile's overlays, see QtTile): one
         # paint per frame instead of one per overlay widget.
         self.overlay_painter: Callable[[QPainter], None] | None = None
+        # Geometry of the last unscaled blit, reused while the sizes stay the same.
+        self._blit_key: tuple[int, ...] = ()
+        self._blit_pos = QPointF()
+        self._blit_bars: list[QRectF] = []
         self.setAutoFillBackground(False)
         # Every pixel is painted in paintEvent (black bars included): skip Qt's background erase.
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
@@ -318,45 +322,15 @@ class RasterVideoSurface(QWidget):
             if image is None or frame is None:
                 painter.fillRect(self.rect(), _BLACK)
                 return
-            dpr = self.devicePixelRatioF()
-            dw, dh = _device_size(self)
-            vx, vy, vw, vh = self.view
-            if self.view != FULL_VIEW:
-                target = fit_rect(
-                    round(frame.source_width * vw), round(frame.source_height * vh), dw, dh
-                )
-                iw, ih = image.width(), image.height()
-                source = QRectF(vx * iw, vy * ih, vw * iw, vh * ih)
-                _fill_bars(painter, self.width(), self.height(), target, dpr)
-                painter.drawImage(
-                    QRectF(
-                        target.x() / dpr,
-                        target.y() / dpr,
-                        target.width() / dpr,
-                        target.height() / dpr,
-                    ),
-                    image,
-                    source,
-                )
-            elif (image.width(), image.height()) == (
-                (target := fit_rect(frame.source_width, frame.source_height, dw, dh)).width(),
-                target.height(),
-            ):
-                # The decode thread scaled it to exactly this size: a plain, unscaled blit.
-                _fill_bars(painter, self.width(), self.height(), target, dpr)
-                painter.drawImage(QPointF(target.x() / dpr, target.y() / dpr), image)
+            key = (image.width(), image.height(), self.width(), self.height())
+            key += (frame.source_width, frame.source_height)
+            if key == self._blit_key and self.view == FULL_VIEW:
+                # The common case, once per video frame: same sizes as the last paint.
+                for bar in self._blit_bars:
+                    painter.fillRect(bar, _BLACK)
+                painter.drawImage(self._blit_pos, image)
             else:
-                # A frame produced for the previous size, until the decoder catches up.
-                _fill_bars(painter, self.width(), self.height(), target, dpr)
-                painter.drawImage(
-                    QRectF(
-                        target.x() / dpr,
-                        target.y() / dpr,
-                        target.width() / dpr,
-                        target.height() / dpr,
-                    ),
-                    image,
-                )
+                self._paint_fitted(painter, image, frame, key)
         finally:
             if self.overlay_painter is not None:
                 self.overlay_painter(painter)
@@ -367,26 +341,80 @@ class RasterVideoSurface(QWidget):
             self.last_presented_seq = self._frame.seq
             self.frame_presented.emit(self._frame.seq, time.monotonic())
 
+    def _paint_fitted(
+        self, painter: QPainter, image: QImage, frame: VideoFrame, key: tuple[int, ...]
+    ) -> None:
+        dpr = self.devicePixelRatioF()
+        dw, dh = _device_size(self)
+        vx, vy, vw, vh = self.view
+        if self.view != FULL_VIEW:
+            target = fit_rect(
+                round(frame.source_width * vw), round(frame.source_height * vh), dw, dh
+            )
+            iw, ih = image.width(), image.height()
+            source = QRectF(vx * iw, vy * ih, vw * iw, vh * ih)
+            _fill_bars(painter, self.width(), self.height(), target, dpr)
+            painter.drawImage(
+                QRectF(
+                    target.x() / dpr,
+                    target.y() / dpr,
+                    target.width() / dpr,
+                    target.height() / dpr,
+                ),
+                image,
+                source,
+            )
+        elif (image.width(), image.height()) == (
+            (target := fit_rect(frame.source_width, frame.source_height, dw, dh)).width(),
+            target.height(),
+        ):
+            # The decode thread scaled it to exactly this size: a plain, unscaled blit.
+            self._blit_bars = _bars(self.width(), self.height(), target, dpr)
+            self._blit_pos = QPointF(target.x() / dpr, target.y() / dpr)
+            self._blit_key = key
+            for bar in self._blit_bars:
+                painter.fillRect(bar, _BLACK)
+            painter.drawImage(self._blit_pos, image)
+        else:
+            # A frame produced for the previous size, until the decoder catches up.
+            _fill_bars(painter, self.width(), self.height(), target, dpr)
+            painter.drawImage(
+                QRectF(
+                    target.x() / dpr,
+                    target.y() / dpr,
+                    target.width() / dpr,
+                    target.height() / dpr,
+                ),
+                image,
+            )
+
 
 _BLACK = QColor(0, 0, 0)
 
 
-def _fill_bars(painter: QPainter, width: int, height: int, target: QRect, dpr: float) -> None:
-    """Paint black only where the picture (``target``, device pixels) does not cover.
+def _bars(width: int, height: int, target: QRect, dpr: float) -> list[QRectF]:
+    """Where the picture (``target``, device pixels) leaves the widget uncovered.
 
-    Filling the whole widget first cost a full-size memset per frame (6 MB for a
-    maximised 1080p tile) for pixels the picture then overwrites.
+    Only these are painted black: filling the whole widget first cost a full-size memset
+    per frame (6 MB for a maximised 1080p tile) for pixels the picture then overwrites.
     """
     x0, y0 = target.x() / dpr, target.y() / dpr
     x1, y1 = (target.x() + target.width()) / dpr, (target.y() + target.height()) / dpr
+    bars = []
     if y0 > 0:
-        painter.fillRect(QRectF(0, 0, width, y0), _BLACK)
+        bars.append(QRectF(0, 0, width, y0))
     if y1 < height:
-        painter.fillRect(QRectF(0, y1, width, height - y1), _BLACK)
+        bars.append(QRectF(0, y1, width, height - y1))
     if x0 > 0:
-        painter.fillRect(QRectF(0, y0, x0, y1 - y0), _BLACK)
+        bars.append(QRectF(0, y0, x0, y1 - y0))
     if x1 < width:
-        painter.fillRect(QRectF(x1, y0, width - x1, y1 - y0), _BLACK)
+        bars.append(QRectF(x1, y0, width - x1, y1 - y0))
+    return bars
+
+
+def _fill_bars(painter: QPainter, width: int, height: int, target: QRect, dpr: float) -> None:
+    for bar in _bars(width, height, target, dpr):
+        painter.fillRect(bar, _BLACK)
 
 
 def _yuv_to_bgra(frame: VideoFrame, width: int, height: int) -> npt.NDArray[np.uint8]:

@@ -73,7 +73,7 @@ class QtWall(QWidget):
         self._generation = -1
         # The display clock's lateness over the last second: the load policy's view of a
         # GUI thread that cannot keep up (the streams' lag is its view of the decoders).
-        self._lateness: deque[float] = deque(maxlen=100)
+        self._lateness: deque[tuple[float, float]] = deque(maxlen=200)  # (time, ms late)
         self._last_tick = time.monotonic()
         self.load_policy = LoadPolicy()
         self._on_model_changed(model.layout)
@@ -161,7 +161,11 @@ class QtWall(QWidget):
                         lag_ms=feed.lag_ms,
                     )
                 )
-        late = percentile(list(self._lateness), 95)
+        now = time.monotonic()
+        recent = [late for t, late in self._lateness if now - t <= 1.0]
+        # A starved GUI thread ticks rarely: the gap since the last tick counts too.
+        stalled = (now - self._last_tick) * 1000 - DISPLAY_INTERVAL_MS
+        late = max(percentile(recent, 95) or 0.0, stalled)
         for key, decision in self.load_policy.update(loads, late).items():
             tile, feed = panes[key]
             feed.set_load(decision.level, decision.reason)
@@ -170,7 +174,7 @@ class QtWall(QWidget):
     def _on_tick(self) -> None:
         self.ticks += 1
         now = time.monotonic()
-        self._lateness.append((now - self._last_tick) * 1000 - DISPLAY_INTERVAL_MS)
+        self._lateness.append((now, (now - self._last_tick) * 1000 - DISPLAY_INTERVAL_MS))
         self._last_tick = now
         generation = FrameSlot.generation
         if generation == self._generation:

@@ -67,7 +67,7 @@ class LoadConfig:
     display_late_ms: float = 50.0  # display clock lateness (p95 of the last second) = overload
     display_calm_ms: float = 20.0
     # Lateness this many times the limit, or this share of the streams behind: demote twice
-    # as many tiles per step (the wall is starving: act faster).
+    # as many tiles per step, twice as often (the wall is starving: act faster).
     severe_factor: float = 3.0
     severe_share: float = 0.5
     demote_every_s: float = 2.0  # a demoted stream needs this long to drain its backlog
@@ -128,11 +128,11 @@ class LoadPolicy:
         self._reasons = {t.key: self._reasons.get(t.key, LoadReason.NONE) for t in tiles}
         if self.overloaded:
             self._calm_since = None
-            if now - self._last_demotion >= c.demote_every_s:
-                severe = len(behind) >= c.severe_share * max(1, len(known)) or (
-                    display_late_ms is not None
-                    and display_late_ms > c.severe_factor * c.display_late_ms
-                )
+            severe = len(behind) >= c.severe_share * max(1, len(known)) or (
+                display_late_ms is not None
+                and display_late_ms > c.severe_factor * c.display_late_ms
+            )
+            if now - self._last_demotion >= c.demote_every_s / (2.0 if severe else 1.0):
                 demoted = self._demote(tiles, self.reason, 2.0 if severe else 1.0)
                 if demoted:
                     self._last_demotion = now

@@ -18,7 +18,7 @@ from av.video.reformatter import VideoReformatter
 
 from app.events import Signal
 from app.streams.frames import FrameRequest, FrameSlot, PixelFormat, VideoFrame
-from app.streams.stamp import read_stamp
+from app.streams.stamp import block_size, read_stamp
 from app.streams.stats import StreamStats
 from app.streams.status import StreamState, StreamStatus, classify_error
 
@@ -299,10 +299,11 @@ class StreamWorker:
     @staticmethod
     def _read_stamp(frame: Any) -> int | None:
         plane = frame.planes[0]
-        luma = np.frombuffer(plane, dtype=np.uint8)
-        rows = min(frame.height, 24)
-        luma = luma[: plane.line_size * rows].reshape(rows, plane.line_size)[:, : frame.width]
-        stamp = read_stamp(luma)
+        width, line = frame.width, plane.line_size
+        # Only the rows a stamp can occupy (one block), as a view of the plane.
+        rows = min(frame.height, block_size(width))
+        luma = np.frombuffer(plane, dtype=np.uint8, count=line * rows).reshape(rows, line)
+        stamp = read_stamp(luma[:, :width])
         # A stamp more than a minute off is noise from a picture that only looks like one.
         if stamp is None or abs(time.time_ns() - stamp) > 60 * 1_000_000_000:
             return None
