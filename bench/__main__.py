@@ -29,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="seconds measured per scenario")
     ap.add_argument("--long", action="store_true", help="10-minute soak of the 4x4 wall (memory)")
     ap.add_argument("--floor", choices=["pyav", "ffmpeg"], default="pyav")
-    ap.add_argument("--out", type=Path, default=Path("bench-results"), help="output folder")
+    ap.add_argument(
+        "--out", type=Path, default=Path("bench-out"), help="output folder (ignored by git)"
+    )
     ap.add_argument(
         "--app-path",
         type=Path,

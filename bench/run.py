@@ -324,6 +324,8 @@ class RunResult:
             ),
             "rss_mb_start": round(self.rss_mb[0][1], 1) if self.rss_mb else None,
             "switches": self.switches,
+            "load_demotions": self.stats.get("load_demotions"),
+            "load_promotions": self.stats.get("load_promotions"),
             "floor_frames": self.floor_frames,
             "app_exit": self.app_exit,
             "notes": self.notes,
@@ -576,11 +578,13 @@ def checks(results: dict[str, RunResult], long_run: bool) -> list[Check]:
             )
         if name == "4x4":
             ratio = s["presented_ratio_min"]
+            demoted = s["load_demotions"] or 0
             out.append(
                 Check(
                     name,
                     "frames presented ÷ sent (worst tile)",
-                    f"{fmt(None if ratio is None else ratio * 100, ' %', 1)}",
+                    f"{fmt(None if ratio is None else ratio * 100, ' %', 1)}"
+                    + (f" (load policy demoted {demoted}x)" if demoted else ""),
                     f"≥ {metrics.PRESENTED_MIN * 100:.0f} %",
                     None if ratio is None else ratio >= metrics.PRESENTED_MIN and s["live"] == 16,
                 )
@@ -716,7 +720,8 @@ def run_all(
 def context_table(summaries: dict[str, dict[str, Any]]) -> str:
     """What else was going on: CPU of each process, machine load, liveness, memory."""
     lines = [
-        "| scenario | app CPU | floor CPU | server CPU | machine busy | load avg | live (key-only) "
+        "| scenario | app CPU | floor CPU | server CPU | machine busy | load avg "
+        "| live (key frames only; demotions↓ promotions↑) "
         "| latency p50/p95 | RSS |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -725,7 +730,8 @@ def context_table(summaries: dict[str, dict[str, Any]]) -> str:
             f"| {name} | {s['app_cpu_pct']:.0f} % | {fmt(s['floor_cpu_pct'], ' %')} "
             f"| {s['server_cpu_pct']:.0f} % | {s['machine_busy_cores']:.2f} cores "
             f"| {s['load_avg'][0]:.1f}→{s['load_avg'][1]:.1f} "
-            f"| {s['live']}/{s['tiles']} ({s['keyframes_only']}) "
+            f"| {s['live']}/{s['tiles']} ({s['keyframes_only']}; "
+            f"{s['load_demotions'] or 0}↓ {s['load_promotions'] or 0}↑) "
             f"| {fmt(s['latency_ms_p50'], '')}/{fmt(s['latency_ms_p95'], ' ms')} "
             f"| {fmt(s['rss_mb_end'], ' MB')} |"
         )

@@ -395,4 +395,6 @@ class BenchProbe:
             "timer_interval_ms": self.INTERVAL_MS,
             "timer_lateness_ms": [round(x, 2) for x in self.lateness_ms],
             "switches": self.switches,
+            "load_demotions": self._wall.load_policy.demotions,
+            "load_promotions": self._wall.load_policy.promotions,
         }

@@ -95,6 +95,8 @@ class LoadPolicy:
         self._reasons: dict[Hashable, LoadReason] = {}
         self.overloaded = False
         self.reason = LoadReason.NONE
+        self.demotions = 0  # tiles demoted / promoted so far (one step each), for statistics
+        self.promotions = 0
 
     @property
     def promote_wait_s(self) -> float:
@@ -136,6 +138,7 @@ class LoadPolicy:
                 demoted = self._demote(tiles, self.reason, 2.0 if severe else 1.0)
                 if demoted:
                     self._last_demotion = now
+                    self.demotions += len(demoted)
                     if now - self._last_promotion <= c.relapse_within_s:
                         # The last promotion brought the overload back: wait longer next time.
                         self._promote_wait = min(c.promote_backoff_max_s, self._promote_wait * 2)
@@ -148,6 +151,7 @@ class LoadPolicy:
                 promoted = self._promote(tiles)
                 if promoted:
                     self._last_promotion = now
+                    self.promotions += len(promoted)
                     out.update(promoted)
             if calm_for >= 4 * self._promote_wait:
                 self._promote_wait = c.promote_after_s  # long calm: forget past relapses

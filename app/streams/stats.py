@@ -68,6 +68,7 @@ class StreamStats:
         self._last_pts: float | None = None
         self._interval: float | None = None
         self._offset_min: float | None = None  # min(arrival - pts): the stream at its fastest
+        self._last_keyframes_only = False
         self._lag: float | None = None
 
     def on_packet(self, size: int, now: float) -> None:
@@ -94,8 +95,11 @@ class StreamStats:
 
     def _count_gap(self, pts_s: float) -> None:
         # The nominal interval is the smallest positive step seen; a step of more
-        # than 1.5 intervals means frames went missing before they reached us.
-        if self._last_pts is not None:
+        # than 1.5 intervals means frames went missing before they reached us. Frames
+        # skipped on purpose (key frames only, and the step into or out of it) are not lost.
+        skipping = self.keyframes_only or self._last_keyframes_only
+        self._last_keyframes_only = self.keyframes_only
+        if self._last_pts is not None and not skipping:
             step = pts_s - self._last_pts
             if step > 0:
                 if self._interval is None or step < self._interval:

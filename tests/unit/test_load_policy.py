@@ -1,12 +1,18 @@
-"""LoadPolicy: demotion order, hysteresis, promotion and back-off, with an injected clock."""
+"""LoadPolicy (demotion order, hysteresis, promotion, back-off; injected clock) and TileFeed."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import time
+from collections.abc import Callable, Hashable
+from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
-from app.site.model import StreamRole
+from app.site.model import Camera, CameraKind, Optic, Stream, StreamRole
+from app.streams.engine import StreamEngine
+from app.streams.feed import TileFeed
 from app.streams.load_policy import (
     LoadConfig,
     LoadDecision,
@@ -248,3 +254,80 @@ def test_a_starving_wall_is_demoted_twice_as_fast(clock: Clock) -> None:
     assert len(wall.step(LoadPolicy(config, clock=clock))) == 8
     wall = Wall([tile(i) for i in range(16)])
     assert len(wall.step(LoadPolicy(config, clock=clock), late_ms=200.0)) == 8
+
+
+def test_severe_overload_also_steps_twice_as_often(clock: Clock) -> None:
+    config = LoadConfig(step_share=0.1, demote_every_s=2.0, severe_share=0.5)
+    policy = LoadPolicy(config, clock=clock)
+    wall = Wall([tile(i) for i in range(40)])
+    wall.lag(900.0)  # every stream behind: severe
+    assert wall.step(policy)
+    clock.t += 1.0  # half the normal wait
+    assert wall.step(policy)
+
+
+# -- the policy's decisions applied by a real TileFeed on a real StreamEngine ---------------------
+
+
+def _clip(path: Path, width: int, height: int) -> str:
+    """Two seconds of H.264 (25 fps, a key frame a second) written with PyAV."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "g": "25", "bf": "0"}
+        for i in range(50):
+            img = np.full((height, width, 3), (i * 5) % 255, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return str(path)
+
+
+def _wait_for(feed: TileFeed, condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        feed.take_frame()  # what the display clock does; completes a stream switch
+        time.sleep(0.02)
+
+
+def test_tile_feed_demotes_to_sub_then_key_frames_and_back(tmp_path: Path) -> None:
+    main = _clip(tmp_path / "main.mp4", 1280, 720)
+    sub = _clip(tmp_path / "sub.mp4", 640, 360)
+    optic = Optic(0, "lens", (Stream(StreamRole.MAIN, main), Stream(StreamRole.SUB, sub)))
+    camera = Camera("c1", "Cam", "n", CameraKind.FIXED_DOME, optics=(optic,))
+    engine = StreamEngine()
+    try:
+        feed = TileFeed(engine)
+        feed.set_height(1000)  # a big tile: the main stream
+        feed.show(camera)
+        _wait_for(feed, lambda: feed.role == StreamRole.MAIN and feed.lag_ms is not None)
+        assert feed.has_sub
+        feed.set_load(LoadLevel.SUB, LoadReason.DECODE)
+        # The sub stream replaces the main one once it delivered a picture (no black gap).
+        _wait_for(feed, lambda: feed.role == StreamRole.SUB)
+        assert feed.handle is not None
+        assert feed.handle.key == sub
+        assert engine.open_keys() == [sub]
+        feed.set_load(LoadLevel.KEYFRAMES, LoadReason.DECODE)
+        worker = engine.worker(sub)
+        assert worker is not None
+        assert worker.keyframes_only
+        # Key frames only: about one picture a second (the clips have a 1 s GOP).
+        _wait_for(feed, lambda: worker.stats.snapshot(0).keyframes_only)
+        before = worker.stats.frames_decoded
+        time.sleep(1.2)
+        assert worker.stats.frames_decoded - before <= 3
+        feed.set_load(LoadLevel.FULL)
+        assert not worker.keyframes_only
+        _wait_for(feed, lambda: feed.role == StreamRole.MAIN)
+        assert feed.load_reason == LoadReason.NONE
+        # A new camera starts undemoted.
+        feed.set_load(LoadLevel.SUB, LoadReason.DISPLAY)
+        feed.show(None)
+        feed.show(camera)
+        assert feed.load_level == LoadLevel.FULL
+        feed.close()
+    finally:
+        engine.shutdown(2.0)
