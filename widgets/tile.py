@@ -693,6 +693,3 @@ class QtTile(QWidget):
         elif mime.hasFormat(CAMERA_MIME):
             self.camera_dropped.emit(self.index, bytes(mime.data(CAMERA_MIME).data()).decode())
             event.acceptProposedAction()
-
-
-TileFactory = Callable[[int], QtTile]

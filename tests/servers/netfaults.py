@@ -43,10 +43,36 @@ def _join_all(threads: list[threading.Thread]) -> None:
 
 
 class _Closing:
-    """Context-manager plumbing shared by the helpers."""
+    """A listener with accepted connections and threads: closing and context management.
+
+    Subclasses set ``_sock``, ``_lock``, ``_conns``, ``_threads``, ``_accept_thread`` and
+    ``_closed``.
+    """
+
+    _sock: socket.socket
+    _lock: threading.Lock
+    _conns: list[socket.socket]
+    _threads: list[threading.Thread]
+    _accept_thread: threading.Thread
+    _closed: bool
 
     def close(self) -> None:
-        raise NotImplementedError
+        """Stop listening, drop every connection and join all threads."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            conns = list(self._conns)
+        _shut(self._sock)
+        self._sock.close()
+        for conn in conns:
+            _shut(conn)
+        self._accept_thread.join(_JOIN_TIMEOUT_S)
+        with self._lock:
+            threads = list(self._threads)
+        _join_all([self._accept_thread, *threads])
+        for conn in conns:
+            conn.close()
 
     def __enter__(self) -> Self:
         return self
@@ -111,24 +137,6 @@ class BlackHole(_Closing):
         with contextlib.suppress(OSError):
             while conn.recv(_CHUNK):
                 pass
-
-    def close(self) -> None:
-        """Stop listening, drop every connection and join all threads."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            conns = list(self._conns)
-        _shut(self._sock)
-        self._sock.close()
-        for conn in conns:
-            _shut(conn)
-        self._accept_thread.join(_JOIN_TIMEOUT_S)
-        with self._lock:
-            threads = list(self._threads)
-        _join_all([self._accept_thread, *threads])
-        for conn in conns:
-            conn.close()
 
 
 class FreezingProxy(_Closing):
@@ -228,21 +236,3 @@ class FreezingProxy(_Closing):
         if not self._frozen.is_set():
             with contextlib.suppress(OSError):
                 dst.shutdown(socket.SHUT_WR)
-
-    def close(self) -> None:
-        """Stop listening, drop every connection and join all threads."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            conns = list(self._conns)
-        _shut(self._sock)
-        self._sock.close()
-        for conn in conns:
-            _shut(conn)
-        self._accept_thread.join(_JOIN_TIMEOUT_S)
-        with self._lock:
-            threads = list(self._threads)
-        _join_all([self._accept_thread, *threads])
-        for conn in conns:
-            conn.close()
