@@ -8,6 +8,8 @@ CI installs them and a silently skipped suite proves nothing.
 
 from __future__ import annotations
 
+import random
+import socket
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -42,10 +44,29 @@ def rtsp_server() -> Iterator[RtspServerProcess]:
         server.stop()
 
 
+def _port_below_ephemeral_range() -> int:
+    """A free port under Linux's ephemeral range (32768+).
+
+    While a restartable server is down, clients keep reconnecting from ephemeral source
+    ports; a port inside that range can be taken by one of them (even a TCP self-connect),
+    and the restart would then fail.
+    """
+    rng = random.Random()
+    for _ in range(50):
+        port = rng.randrange(20000, 30000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port in 20000-29999")
+
+
 @pytest.fixture
 def rtsp_server_private() -> Iterator[RtspServerProcess]:
     """A server of the test's own, free to ``stop()`` and ``start()`` (same port)."""
-    server = RtspServerProcess()
+    server = RtspServerProcess(port=_port_below_ephemeral_range())
     try:
         yield _started(server)
     finally:
