@@ -83,9 +83,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         fleet = Fleet(site, args.port, faults, fps_main=args.fps_main, fps_sub=args.fps_sub)
     except KeyError as exc:
         parser.error(str(exc.args[0]))
+    # The handler goes in before anything is announced: a supervisor that reads the banner
+    # and sends SIGTERM at once must still get a clean stop (exit 0), not the default kill.
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
     try:
         fleet.start()
     except OSError as exc:
+        signal.signal(signal.SIGTERM, previous)
         sys.stderr.write(f"torrazzo-sim: cannot listen: {exc}\n")
         return 1
 
@@ -106,12 +115,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.write("credentials: env TORRAZZO_DEMO_USER / TORRAZZO_DEMO_PASSWORD. Ctrl-C to stop.\n")
     out.flush()
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = signal.signal(signal.SIGTERM, on_signal)
     try:
         while not stop.wait(0.5):
             if not fleet.running:
