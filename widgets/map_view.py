@@ -956,7 +956,10 @@ class QtMapView(QWidget):
             self.hood_items[hood_id].setToolTip(hood.label)
             self.schedule_label_layout()
 
-    def _on_attention_changed(self, count: int) -> None:
+    def _on_attention_changed(self, _count: int) -> None:
+        # Read the count now rather than trusting the signal's argument: emissions from two
+        # worker threads can arrive out of order, and a stale count would stick on the button.
+        count = len(self.model.attention())
         self.ack_button.setText(f"Acknowledge all ({count})" if count else "Acknowledge all")
         self.ack_button.setEnabled(count > 0)
         if count and not self._blink.isActive():

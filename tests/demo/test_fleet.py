@@ -92,7 +92,7 @@ def demo(fleet: Fleet) -> Iterator[Fleet]:
     for cam in fleet.cameras:
         if cam.fault != Fault.NONE:
             fleet.set_fault(cam.id, Fault.NONE)
-    wait_for(lambda: not fleet.active_encoders(), 3.0, "encoders to stop after the test")
+    wait_for(lambda: not fleet.active_encoders(), 10.0, "encoders to stop after the test")
 
 
 def url(fleet: Fleet, cam: str, path: str, password: str | None = DEMO_PASSWORD) -> str:
@@ -208,9 +208,9 @@ def test_encoder_runs_only_while_someone_watches(demo: Fleet) -> None:
     assert info.clients == 2
     assert info.thread_name in {t.name for t in threading.enumerate()}
     c2.close()
-    wait_for(lambda: [e.clients for e in demo.active_encoders()] == [1], 3.0, "one client left")
+    wait_for(lambda: [e.clients for e in demo.active_encoders()] == [1], 10.0, "one client left")
     c1.close()
-    wait_for(lambda: not demo.active_encoders(), 3.0, "the encoder to stop")
+    wait_for(lambda: not demo.active_encoders(), 10.0, "the encoder to stop")
     assert info.thread_name not in {t.name for t in threading.enumerate()}
 
 
@@ -281,7 +281,7 @@ def test_a_stalled_client_does_not_hold_back_the_others() -> None:
             assert info.clients == 2
         stalled.close()
         assert rate > 20  # the 25 fps main stream kept its pace for the reader
-        wait_for(lambda: not small.active_encoders(), 3.0, "the encoder to stop")
+        wait_for(lambda: not small.active_encoders(), 10.0, "the encoder to stop")
     finally:
         small.stop()
 
@@ -298,14 +298,14 @@ def test_offline_camera_refuses_and_cuts_its_streams(demo: Fleet) -> None:
     t = time.monotonic()
     with contextlib.suppress(av.FFmpegError, OSError):
         for _ in it:  # the reset ends the stream (an error, or end of file)
-            assert time.monotonic() - t < 4.0, "stream still flowing from an offline camera"
+            assert time.monotonic() - t < 8.0, "stream still flowing from an offline camera"
     c.close()
     assert refused(port)
     with pytest.raises(httpx.ConnectError):
         httpx.post(f"http://127.0.0.1:{port}/onvif/device_service", content=GET_TIME)
     with pytest.raises((av.FFmpegError, OSError)):
         av.open(url(demo, "dome", "/video/1/sub.ts"), options=FAST_OPEN)
-    wait_for(lambda: not demo.active_encoders(), 3.0, "the offline camera's encoder to stop")
+    wait_for(lambda: not demo.active_encoders(), 10.0, "the offline camera's encoder to stop")
     demo.set_fault("dome", Fault.NONE)
     assert not refused(port)
     with open_video(demo, "dome") as c:
@@ -318,9 +318,9 @@ def test_flapping_camera_goes_up_and_down(demo: Fleet) -> None:
     demo.set_fault("fixed", Fault.FLAPPING)
     assert not refused(port)  # a flapping camera starts in its up phase
     cam.fault_since = time.monotonic() - 8.5  # jump into the down phase
-    wait_for(lambda: refused(port), 2.0, "the flapping camera to go down")
+    wait_for(lambda: refused(port), 6.0, "the flapping camera to go down")
     cam.fault_since = time.monotonic() - 16.5  # and up again
-    wait_for(lambda: not refused(port), 2.0, "the flapping camera to come back")
+    wait_for(lambda: not refused(port), 6.0, "the flapping camera to come back")
 
 
 def test_torrazzo_sim_command(tmp_path: Any) -> None:
@@ -410,7 +410,7 @@ def test_pan_right_moves_the_picture_left(demo: Fleet) -> None:
         it = frames(c)
         before = luma(frame_after(it, time.time_ns()))[24:150]
         ptz.continuous_move(0.2, 0.0, 0.0, timeout=0.5)
-        wait_for(lambda: not ptz.moving()[0], 2.0, "the pan to time out")
+        wait_for(lambda: not ptz.moving()[0], 5.0, "the pan to time out")
         after = luma(frame_after(it, time.time_ns()))[24:150]
     expected = pan_degrees_per_second(0.2) * 0.5 / DOME_HFOV * 640  # 128 px
     shift = best_shift(before, after, 250)
@@ -427,7 +427,7 @@ def test_zoom_in_magnifies_the_picture(demo: Fleet) -> None:
         wide = luma(frame_after(it, time.time_ns()))
         zoom0 = lens.position().zoom
         lens.continuous_move(0.0, 0.0, 1.0, timeout=1.0)
-        wait_for(lambda: not lens.moving()[1], 3.0, "the zoom to time out")
+        wait_for(lambda: not lens.moving()[1], 6.0, "the zoom to time out")
         tele = luma(frame_after(it, time.time_ns()))
     factor = LENS_ZOOM_MAX ** (lens.position().zoom - zoom0)
     assert factor > 1.5
@@ -542,4 +542,4 @@ def test_wall_of_nine_sub_streams_leaves_the_cpu_to_the_client(cremona: Fleet) -
     assert len(cremona.active_encoders()) in range(0, 10)
     assert fps > 12  # 15 fps sub streams keep their rate
     assert fleet_cores < 0.6  # most of the two cores stay free for the client
-    wait_for(lambda: not cremona.active_encoders(), 3.0, "the wall's encoders to stop")
+    wait_for(lambda: not cremona.active_encoders(), 10.0, "the wall's encoders to stop")

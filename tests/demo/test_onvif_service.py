@@ -336,7 +336,7 @@ async def test_continuous_move_timeout_stops_by_itself() -> None:
             status = await ptz.GetStatus(token)
             return status if status.MoveStatus.PanTilt == "IDLE" else None
 
-        status = await until(idle, timeout=3)
+        status = await until(idle, timeout=10)
         # 0.3 s at full speed (120 deg/s = 2/3 of the range per second).
         assert pos(status) == pytest.approx((0.2, 0.0, 0.0), abs=1e-4)
 

@@ -124,7 +124,7 @@ def test_frozen_stream_goes_stalled_then_offline(
     handle = engine.open(proxy.url("/cam2/sub"))
     wait_for(lambda: handle.status.state == StreamState.LIVE, 10, "live through the proxy")
     proxy.freeze()
-    wait_for(lambda: handle.status.state == StreamState.STALLED, 5, "stalled")
+    wait_for(lambda: handle.status.state == StreamState.STALLED, 10, "stalled")
     assert "no picture" in handle.status.reason
     wait_for(
         lambda: handle.status.state == StreamState.OFFLINE, 10, "offline after the socket timeout"

@@ -66,7 +66,7 @@ def test_status_preset_and_home(
     )
     assert code == 0, err
     assert "going to preset Porta Venezia" in out
-    wait_for(lambda: state.position() == PtzPosition(-0.4, 0.1, 0.3), 5, "the preset")
+    wait_for(lambda: state.position() == PtzPosition(-0.4, 0.1, 0.3), 10, "the preset")
     run = torrazzo("--site", str(site), "dome", "--status", "--json")
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
@@ -75,7 +75,7 @@ def test_status_preset_and_home(
     assert data["moving"] is False
     code, out, err = ptz_main("--site", str(site), "dome", "--home", capsys=capsys)
     assert code == 0, err
-    wait_for(lambda: state.position() == PtzPosition(), 5, "home")
+    wait_for(lambda: state.position() == PtzPosition(), 10, "home")
     code, out, err = ptz_main("--site", str(site), "dome", "--preset", "Nowhere", capsys=capsys)
     assert code == 1
     assert "no preset 'Nowhere'" in err

@@ -87,7 +87,7 @@ def joystick(tmp_path: Path) -> Iterator[tuple[JoystickInput, list[str], list[Pt
 
 
 def poll_until(
-    js: JoystickInput, cond, timeout: float = 2.0, session: PtzSession | None = None
+    js: JoystickInput, cond, timeout: float = 10.0, session: PtzSession | None = None
 ) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -121,7 +121,7 @@ def test_virtual_stick_moves_the_demo_dome(joystick, fleet: Fleet, registry: Ptz
         stick.axis(0, 0.0)
         stick.axis(1, 0.0)
         poll_until(js, lambda: not session.moving)
-        poll_until(js, lambda: state.moving() == (False, False), timeout=1.0)
+        poll_until(js, lambda: state.moving() == (False, False), timeout=5.0)
         # Buttons: presets and navigation.
         stick.button(0, True)
         stick.button(4, True)
@@ -133,7 +133,7 @@ def test_virtual_stick_moves_the_demo_dome(joystick, fleet: Fleet, registry: Ptz
     finally:
         stick.detach()
     poll_until(js, lambda: not js.devices)
-    poll_until(js, lambda: state.moving() == (False, False), timeout=1.0)
+    poll_until(js, lambda: state.moving() == (False, False), timeout=5.0)
 
 
 def test_focus_change_stops_the_previous_dome(joystick) -> None:

@@ -32,7 +32,7 @@ def test_calls_return_futures_at_once_and_run_on_the_onvif_loop(
     assert time.perf_counter() - t0 < 0.05  # never blocks the caller
     future.add_done_callback(lambda _: threads.append(threading.current_thread().name))
     caps = future.result(10)
-    wait_for(lambda: threads, 2, "the done callback")
+    wait_for(lambda: threads, 10, "the done callback")
     assert threads == ["onvif-loop"]
     assert caps.profile_token == "profile_0_main"
     assert caps.node_token == "ptz_node_0"
@@ -58,7 +58,7 @@ def test_zoom_only_lens_of_a_quad_optic(fleet: Fleet, registry: PtzRegistry) -> 
     assert not caps.pan_tilt
     ctl.continuous_move(PtzVector(pan=1.0, zoom=1.0), 0.3).result(5)
     state = ptz_state(fleet, "quad", 2)
-    wait_for(lambda: state.position().zoom > 0.02, 3, "the lens to zoom")
+    wait_for(lambda: state.position().zoom > 0.02, 10, "the lens to zoom")
     assert state.position().pan == 0.0
 
 
@@ -145,16 +145,16 @@ def test_presets_save_rename_go_and_home(fleet: Fleet, registry: PtzRegistry) ->
     ctl = registry.controller(cam(fleet, "dome"))
     state = ptz_state(fleet, "dome")
     ctl.absolute_move(0.3, -0.2, 0.1).result(5)
-    wait_for(lambda: not any(state.moving()), 5, "the dome to arrive")
+    wait_for(lambda: not any(state.moving()), 10, "the dome to arrive")
     token = ctl.set_preset("Ingresso").result(5)
     assert ctl.set_preset("Ingresso ovest", token).result(5) == token
     (preset,) = ctl.presets().result(5)
     assert (preset.token, preset.name) == (token, "Ingresso ovest")
     assert preset.pan == pytest.approx(0.3, abs=1e-3)
     ctl.goto_home().result(5)
-    wait_for(lambda: abs(state.position().pan) < 1e-6, 5, "home")
+    wait_for(lambda: abs(state.position().pan) < 1e-6, 10, "home")
     ctl.goto_preset(token).result(5)
-    wait_for(lambda: abs(state.position().pan - 0.3) < 1e-3, 5, "the preset")
+    wait_for(lambda: abs(state.position().pan - 0.3) < 1e-3, 10, "the preset")
     status = ctl.status().result(5)
     assert status.tilt == pytest.approx(-0.2, abs=1e-3)
 

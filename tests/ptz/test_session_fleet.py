@@ -62,8 +62,10 @@ def test_release_stops_the_dome_at_once(fleet: Fleet, registry: PtzRegistry) -> 
     assert state.moving()[0]
     t0 = time.monotonic()
     session.release()
-    wait_for(lambda: not state.moving()[0], 1.0, "the dome to stop")
-    assert time.monotonic() - t0 < 0.2  # the Stop, not the 1 s move timeout
+    wait_for(lambda: not state.moving()[0], 5.0, "the dome to stop")
+    # Well under the 1 s move timeout: it was the Stop that halted the dome (the margin is wide
+    # because a loaded CI machine can take a few hundred ms for one SOAP round trip).
+    assert time.monotonic() - t0 < 0.9
     here = state.position().pan
     time.sleep(0.1)
     assert state.position().pan == here
@@ -82,7 +84,7 @@ def test_rate_limit_holds_under_an_input_storm(fleet: Fleet, registry: PtzRegist
         i += 1
         time.sleep(max(0.0, start + i / 1000 - now))
     session.release()
-    wait_for(lambda: not any(state.moving()), 1.0, "the stop")
+    wait_for(lambda: not any(state.moving()), 5.0, "the stop")
     wire = state.moves - before
     assert i >= 900
     assert session.moves_sent <= 11
@@ -110,5 +112,5 @@ def test_network_cut_mid_move_leaves_the_dome_stopped_by_its_timeout(
     assert not state.moving()[0]
     assert stopped_after <= 1.3  # ≤ the 1 s Timeout of the last move that got through
     session.release()
-    wait_for(lambda: errors, 3, "the failure to reach the operator")
+    wait_for(lambda: errors, 10, "the failure to reach the operator")
     assert errors[0].kind == OnvifErrorKind.UNREACHABLE

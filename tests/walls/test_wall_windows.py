@@ -105,7 +105,7 @@ def test_push_camera_and_layout_and_the_wall_remembers_its_layouts(rig, qtbot) -
     ctl.push_camera(0, "cam3")
     assert models[0].layout.tiles[0].camera_id == "cam3"
     tile = ctl.windows[0].wall.tiles[0]
-    qtbot.waitUntil(lambda: tile.camera is not None and tile.camera.id == "cam3", timeout=2000)
+    qtbot.waitUntil(lambda: tile.camera is not None and tile.camera.id == "cam3", timeout=10000)
     qtbot.waitUntil(lambda: tile.presented > 0, timeout=15000)
     operator = ops.new_layout("1+5", ["cam2", "cam1"])
     ctl.push_layout(0, "1+5", operator)

@@ -152,7 +152,7 @@ def test_raster_blits_bgra_colours(qtbot, raster: RasterVideoSurface) -> None:  
     request = raster.wanted_request()
     assert request == FrameRequest(PixelFormat.BGRA, 480, 270)
     frame = bgra_frame(41, [RED, BLUE], request.width, request.height)
-    with qtbot.waitSignal(raster.frame_presented, timeout=2000) as blocker:
+    with qtbot.waitSignal(raster.frame_presented, timeout=10000) as blocker:
         raster.show_frame(frame)
     assert blocker.args[0] == 41
     assert abs(blocker.args[1] - time.monotonic()) < 2.0
@@ -168,7 +168,7 @@ def test_raster_blits_bgra_colours(qtbot, raster: RasterVideoSurface) -> None:  
 
 
 def test_raster_request_follows_resize_and_aspect(qtbot, raster: RasterVideoSurface) -> None:  # type: ignore[no-untyped-def]
-    with qtbot.waitSignal(raster.request_changed, timeout=2000) as blocker:
+    with qtbot.waitSignal(raster.request_changed, timeout=10000) as blocker:
         raster.resize(640, 640)
     assert blocker.args[0] == FrameRequest(PixelFormat.BGRA, 640, 360)
     assert raster.wanted_request() == FrameRequest(PixelFormat.BGRA, 640, 360)
@@ -176,17 +176,17 @@ def test_raster_request_follows_resize_and_aspect(qtbot, raster: RasterVideoSurf
     # A 4:3 camera: the request switches to a 4:3 fit as soon as its first frame is shown.
     data = np.full((240, 320, 4), 255, dtype=np.uint8)
     frame = VideoFrame(1, 320, 240, PixelFormat.BGRA, data, 640, 480, time.monotonic())
-    with qtbot.waitSignal(raster.request_changed, timeout=2000) as blocker:
+    with qtbot.waitSignal(raster.request_changed, timeout=10000) as blocker:
         raster.show_frame(frame)
     assert blocker.args[0] == FrameRequest(PixelFormat.BGRA, 640, 480)
 
 
 def test_raster_scales_stale_size_and_letterboxes(qtbot, raster: RasterVideoSurface) -> None:  # type: ignore[no-untyped-def]
     raster.resize(480, 480)
-    qtbot.waitUntil(lambda: raster.height() == 480, timeout=2000)
+    qtbot.waitUntil(lambda: raster.height() == 480, timeout=10000)
     # Frame produced for an older, smaller size: drawn scaled into the 480x270 target rect.
     frame = bgra_frame(3, [GREEN, RED], 240, 136)
-    with qtbot.waitSignal(raster.frame_presented, timeout=2000):
+    with qtbot.waitSignal(raster.frame_presented, timeout=10000):
         raster.show_frame(frame)
     image = raster.grab().toImage()
     top = (480 - 270) // 2
@@ -201,7 +201,7 @@ def test_raster_clear_and_seq_order(qtbot, raster: RasterVideoSurface) -> None: 
     raster.frame_presented.connect(lambda seq, _t: seen.append(seq))
     for seq in (5, 6, 7):
         raster.show_frame(bgra_frame(seq, [GREY], 480, 270))
-        qtbot.waitUntil(lambda seq=seq: raster.last_presented_seq == seq, timeout=2000)
+        qtbot.waitUntil(lambda seq=seq: raster.last_presented_seq == seq, timeout=10000)
     assert seen == [5, 6, 7]
     assert pixel(raster.grab().toImage(), 240, 135) == GREY
     raster.clear()
@@ -214,7 +214,7 @@ def test_raster_clear_and_seq_order(qtbot, raster: RasterVideoSurface) -> None: 
 def test_raster_converts_stray_yuv_frame(qtbot, raster: RasterVideoSurface) -> None:  # type: ignore[no-untyped-def]
     # The first frames after a switch may still be YUV: shown (converted), not dropped.
     frame = yuv_frame(9, [BLUE, GREEN], 64, 36, ColourMatrix.BT601)
-    with qtbot.waitSignal(raster.frame_presented, timeout=2000):
+    with qtbot.waitSignal(raster.frame_presented, timeout=10000):
         raster.show_frame(frame)
     image = raster.grab().toImage()
     assert_close(pixel(image, 60, 135), BLUE, 6, "left bar")
@@ -301,7 +301,7 @@ def test_gl_yuv_bars(qtbot, gl: GlVideoSurface, matrix: ColourMatrix) -> None:  
     assert gl.wanted_request() == FrameRequest(PixelFormat.YUV420P, 0, 0)
     gl.set_colour(matrix)
     frame = yuv_frame(12, BARS, 64, 36, matrix)
-    with qtbot.waitSignal(gl.frame_presented, timeout=5000) as blocker:
+    with qtbot.waitSignal(gl.frame_presented, timeout=10000) as blocker:
         gl.show_frame(frame)
         gl.update()
     assert blocker.args[0] == 12
@@ -334,7 +334,7 @@ def test_gl_wrong_matrix_is_visibly_different(qtbot, gl: GlVideoSurface) -> None
 def test_gl_letterbox_and_texture_reuse(qtbot, gl: GlVideoSurface) -> None:  # type: ignore[no-untyped-def]
     gl.set_colour(ColourMatrix.BT709)
     gl.resize(320, 320)
-    qtbot.waitUntil(lambda: gl.height() == 320, timeout=2000)
+    qtbot.waitUntil(lambda: gl.height() == 320, timeout=10000)
     gl.show_frame(yuv_frame(1, BARS, 64, 36, ColourMatrix.BT709))
     image = gl.grabFramebuffer()
     assert (image.width(), image.height()) == (320, 320)
@@ -349,7 +349,7 @@ def test_gl_letterbox_and_texture_reuse(qtbot, gl: GlVideoSurface) -> None:  # t
 
     # Same size again: the textures are updated in place (glTexSubImage2D), colours follow.
     reversed_bars = list(reversed(BARS))
-    with qtbot.waitSignal(gl.frame_presented, timeout=5000) as blocker:
+    with qtbot.waitSignal(gl.frame_presented, timeout=10000) as blocker:
         gl.show_frame(yuv_frame(2, reversed_bars, 64, 36, ColourMatrix.BT709))
     assert blocker.args[0] == 2
     image = gl.grabFramebuffer()
@@ -358,7 +358,7 @@ def test_gl_letterbox_and_texture_reuse(qtbot, gl: GlVideoSurface) -> None:  # t
 
     # Pillarbox for a 4:3 source in a wide widget.
     gl.resize(320, 120)
-    qtbot.waitUntil(lambda: gl.height() == 120, timeout=2000)
+    qtbot.waitUntil(lambda: gl.height() == 120, timeout=10000)
     gl.show_frame(yuv_frame(3, BARS, 64, 48, ColourMatrix.BT709))
     image = gl.grabFramebuffer()
     assert pixel(image, 5, 60) == BLACK
@@ -415,7 +415,7 @@ def test_gl_many_frames_and_teardown_frees_textures(qtbot, qtlog) -> None:  # ty
     destroyed = []
     surface.destroyed.connect(lambda: destroyed.append(True))
     window.deleteLater()
-    qtbot.waitUntil(lambda: bool(destroyed), timeout=2000)
+    qtbot.waitUntil(lambda: bool(destroyed), timeout=10000)
     assert resources.planes == []
     assert not [r for r in qtlog.records if "not been destroyed" in r.message]
 
@@ -459,7 +459,7 @@ def test_gl_view_rect_crops_on_the_gpu(qtbot, gl: GlVideoSurface) -> None:  # ty
     gl.set_view((0.25, 0.0, 0.25, 1.0))  # the second bar: green
     frame = yuv_frame(3, BARS, 64, 36, ColourMatrix.BT709)
     gl.set_colour(ColourMatrix.BT709)
-    with qtbot.waitSignal(gl.frame_presented, timeout=5000):
+    with qtbot.waitSignal(gl.frame_presented, timeout=10000):
         gl.show_frame(frame)
         gl.update()
     image = gl.grabFramebuffer()
