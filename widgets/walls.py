@@ -538,6 +538,9 @@ def attach_supervision(
 
     library.edited.connect(lambda op, details: audit_safely(LAYOUT_EDIT, op=op, **details))
     saved = SavedLayouts(window, library, user)
+    set_library = getattr(window, "set_library", None)  # MainWindow's layout chooser
+    if set_library is not None:
+        set_library(library)
     main_driver = SequenceDriver(model, window, library)
     keep: list[object] = [LayoutAuditor(audit, model, "main", skip=lambda: main_driver.automatic)]
     controller = None
