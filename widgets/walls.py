@@ -30,6 +30,7 @@ from app.audit import (
     TakeoverTracker,
 )
 from app.events import Signal as CoreSignal
+from app.export import SnapshotExporter
 from app.health import StatusBoard
 from app.layouts import ops
 from app.layouts.library import LayoutLibrary, library_path_for
@@ -475,12 +476,16 @@ class Supervision:
     main_driver: SequenceDriver
     walls: WallController | None
     keep: list[object] = field(default_factory=list)  # auditors and savers kept alive
+    exporter: SnapshotExporter | None = None
+    tile_actions: list[QObject] = field(default_factory=list)  # widgets.export.TileActions
 
     def close(self) -> None:
         self.main_driver.close()
         self.saved.close()  # type: ignore[attr-defined]
         if self.walls is not None:
             self.walls.close()
+        if self.exporter is not None:
+            self.exporter.close()  # snapshots asked for are written before the log closes
 
 
 def wall_screens(spec: str) -> tuple[ScreenSet, list[str], bool, list[str]]:
@@ -537,7 +542,19 @@ def attach_supervision(
             logger.error("cannot write the audit log %s: %s", audit.path, e)
 
     library.edited.connect(lambda op, details: audit_safely(LAYOUT_EDIT, op=op, **details))
+    from widgets.export import TileActions, add_export_action
+
     saved = SavedLayouts(window, library, user)
+    export_dir = getattr(args, "export_dir", None) or state_dir / "exports"
+    exporter = SnapshotExporter(Path(export_dir), user, audit)
+    tile_actions: list[QObject] = []
+
+    def status(text: str) -> None:
+        window.statusBar().showMessage(text, 8000)
+
+    main_actions = TileActions(window.wall, engine, exporter, bridge, "main", status)  # type: ignore[attr-defined]
+    tile_actions.append(main_actions)
+    add_export_action(window, main_actions)
     set_library = getattr(window, "set_library", None)  # MainWindow's layout chooser
     if set_library is not None:
         set_library(library)
@@ -586,10 +603,16 @@ def attach_supervision(
             )
         )
         add_wall_menu(window, controller)
+        for i, win in enumerate(controller.windows):
+            tile_actions.append(
+                TileActions(win.wall, engine, exporter, bridge, f"wall {i + 1}", status)
+            )
         keep.append(_CloseWith(window, controller.close))
     if ptz is not None:
         keep.append(_audit_ptz_takeovers(ptz, model, audit_safely))
-    return Supervision(user, audit, library, saved, main_driver, controller, keep)
+    return Supervision(
+        user, audit, library, saved, main_driver, controller, keep, exporter, tile_actions
+    )
 
 
 class _CloseWith(QObject):
