@@ -142,7 +142,10 @@ class TileActions(QObject):
         return menu
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        if obj is self.wall and event.type() == QEvent.Type.ContextMenu:
+        # The type first: during teardown Qt may still call a filter whose Python side is gone.
+        if event.type() != QEvent.Type.ContextMenu:
+            return False
+        if obj is getattr(self, "wall", None):
             assert isinstance(event, QContextMenuEvent)
             found = self.tile_at(event.pos())
             if found is None:

@@ -161,8 +161,9 @@ class SequenceDriver(QObject):
     """Runs a Sequencer against a WallModel: saved layouts' tile camera cycles, a screen's
     layout cycle, and a pause whenever the operator touches ``window``.
 
-    ``automatic`` is True while a cycle step is being applied, so the composition root can
-    keep those steps out of the audit log (they are not anybody's action).
+    ``automatic`` is True while a change is applied that is nobody's action (a cycle step)
+    or is audited as one entry of its own (a push, a wall configuration edit), so the
+    composition root keeps it out of the layout-change audit.
     """
 
     INTERACTION = (
@@ -407,18 +408,28 @@ class WallController(QObject):
         """Show a camera on a wall screen: in ``tile``, else the screen's focused tile."""
         model = self.models[slot]
         index = model.layout.focused if tile is None else tile
-        self.drivers[slot].sequencer.touch()  # what was pushed stays until someone moves on
-        model.apply(lambda lay: ops.assign(lay, index, camera_id))
+        driver = self.drivers[slot]
+        driver.sequencer.touch()  # what was pushed stays until someone moves on
+        driver.automatic = True  # the push is audited as one (``pushed``), not as a change too
+        try:
+            model.apply(lambda lay: ops.assign(lay, index, camera_id))
+        finally:
+            driver.automatic = False
         self.pushed.emit(slot, "camera", camera_id)
 
     def push_layout(self, slot: int, name: str, layout: Layout | None = None) -> None:
         """Show a layout on a wall screen: ``layout`` as given (an operator's current one, with
         its cameras), else the saved or built-in layout called ``name``."""
-        self.drivers[slot].sequencer.touch()
-        if layout is not None:
-            self.models[slot].put_layout(name, layout)
-        else:
-            recall_layout(self.models[slot], name, self.library)
+        driver = self.drivers[slot]
+        driver.sequencer.touch()
+        driver.automatic = True
+        try:
+            if layout is not None:
+                self.models[slot].put_layout(name, layout)
+            else:
+                recall_layout(self.models[slot], name, self.library)
+        finally:
+            driver.automatic = False
         self.pushed.emit(slot, "layout", name)
 
     def apply_wall(self, wall: Wall) -> None:
