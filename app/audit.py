@@ -61,6 +61,9 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", lt) + f".{ms:03d}" + time.strftime("%z", lt)
 
 
+iso_time = _iso  # the log's time format, for other records that must match it (exports)
+
+
 class AuditLog:
     """Appends entries to a JSON-lines file; an entry is on disk when ``append`` returns.
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from app.events import Signal
 from app.layouts.store import atomic_write
 from app.sequences import LayoutCycle
 
@@ -166,3 +167,140 @@ def load_wall(path: Path) -> Wall | None:
     except (OSError, ValueError, KeyError, TypeError) as e:
         logger.warning("wall file %s unreadable (%s); using the default wall", path, e)
         return None
+
+
+# -- the room's walls: several named walls, edited by supervisors --------------------------------
+BOOK_VERSION = 2
+
+
+class WallsError(ValueError):
+    pass
+
+
+class WallBook:
+    """The walls of a room by name (each a set of screens with layouts and cycles).
+
+    A workstation runs one of them (``running``, the wall its ``--wall`` screens form); the
+    others are kept for the workstations that run them. Every edit is saved at once
+    (atomically) and announced.
+
+    Thread: GUI thread.
+
+    Events:
+        changed(): any wall changed.
+        edited(str, dict): a supervisor's edit, for the audit log: the operation and what.
+    """
+
+    def __init__(self, path: Path, walls: Sequence[Wall] = (), running: str = "") -> None:
+        self.path = path
+        self._walls: dict[str, Wall] = {w.name: w for w in walls}
+        self.running = running
+        self.changed: Signal[[]] = Signal()
+        self.edited: Signal[[str, dict[str, Any]]] = Signal()
+
+    # -- reading ------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: Path) -> WallBook:
+        """The saved walls; a version-1 file (one wall) is read as a book of one."""
+        book = cls(path)
+        if not path.exists():
+            return book
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            rows = data.get("walls", [data])
+            book._walls = {w.name: w for w in (wall_from_json(r) for r in rows)}
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            logger.warning("wall file %s unreadable (%s); starting with no walls", path, e)
+        return book
+
+    def names(self) -> list[str]:
+        return list(self._walls)
+
+    def get(self, name: str) -> Wall:
+        try:
+            return self._walls[name]
+        except KeyError:
+            raise WallsError(f"no wall named {name!r}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._walls
+
+    # -- writing ------------------------------------------------------------------------------
+    def save(self) -> None:
+        atomic_write(
+            self.path,
+            json.dumps(
+                {"version": BOOK_VERSION, "walls": [wall_to_json(w) for w in self._walls.values()]},
+                indent=1,
+            ),
+        )
+
+    def _commit(self, walls: dict[str, Wall], op: str | None, details: dict[str, Any]) -> None:
+        if walls == self._walls:
+            return
+        old = self._walls
+        self._walls = walls
+        try:
+            self.save()
+        except OSError:
+            self._walls = old  # not saved: not changed
+            raise
+        self.changed.emit()
+        if op is not None:
+            self.edited.emit(op, details)
+
+    def put(self, wall: Wall) -> None:
+        """Store ``wall`` as it is now (the running wall after a push): saved, not audited
+        here (pushes and layout switches have audit entries of their own)."""
+        self._commit({**self._walls, wall.name: wall}, None, {})
+
+    def _check_name(self, name: str) -> str:
+        name = name.strip()
+        if not name:
+            raise WallsError("a wall needs a name")
+        if name in self._walls:
+            raise WallsError(f"a wall named {name!r} already exists")
+        return name
+
+    def create(self, name: str, screens: Sequence[str], layout: str = "2x2") -> Wall:
+        clean = self._check_name(name)
+        if not screens:
+            raise WallsError("a wall needs at least one screen")
+        wall = Wall(clean, tuple(WallScreen(s, layout) for s in screens))
+        self._commit(
+            {**self._walls, clean: wall}, "create", {"wall": clean, "screens": list(screens)}
+        )
+        return wall
+
+    def rename(self, name: str, new_name: str) -> Wall:
+        old = self.get(name)
+        clean = self._check_name(new_name)
+        wall = replace(old, name=clean)
+        walls = {
+            (clean if k == name else k): (wall if k == name else v) for k, v in self._walls.items()
+        }
+        if self.running == name:
+            self.running = clean
+        self._commit(walls, "rename", {"from": name, "to": clean})
+        return wall
+
+    def delete(self, name: str) -> None:
+        self.get(name)
+        if name == self.running:
+            raise WallsError(f"wall {name!r} is shown by this workstation; it cannot be deleted")
+        self._commit({k: v for k, v in self._walls.items() if k != name}, "delete", {"wall": name})
+
+    def set_layout(self, name: str, slot: int, layout: str) -> Wall:
+        wall = self.get(name).with_layout(slot, layout)
+        details = {"wall": name, "screen": wall.screens[slot].screen, "layout": layout}
+        self._commit({**self._walls, name: wall}, "screen.layout", details)
+        return wall
+
+    def set_cycle(self, name: str, slot: int, cycle: LayoutCycle | None) -> Wall:
+        wall = self.get(name).with_cycle(slot, cycle)
+        details: dict[str, Any] = {"wall": name, "screen": wall.screens[slot].screen}
+        details["cycle"] = (
+            {"layouts": list(cycle.layouts), "dwell_s": cycle.dwell_s} if cycle else None
+        )
+        self._commit({**self._walls, name: wall}, "screen.cycle", details)
+        return wall

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -43,12 +44,16 @@ from widgets.walls import recall_layout
 
 logger = logging.getLogger(__name__)
 HANDLE_PX = 14  # the bottom-right corner of a tile that starts a resize
+GRIP_PX = 14  # the top-left grip of a tile that starts a move
 LIBRARY_POLL_MS = 2000  # how often the shared file is checked for other workstations' edits
 
 
 class GridCanvas(QWidget):
     """Draws a LayoutSpec; a drag over cells merges them into one tile, a drag from a tile's
-    bottom-right corner resizes it, a right click splits a tile, Delete removes the selected.
+    bottom-right corner resizes it, a drag from its top-left grip (or with Shift held, from
+    anywhere on it) moves it to free cells, a right click splits a tile, Delete removes the
+    selected. While dragging, the outline where the tile would land is drawn green, or red
+    where it would overlap or leave the grid.
 
     Every edit is computed by ``app.layouts.editor`` and offered through ``edited``; an edit
     that would overlap is refused and said through ``refused``.
@@ -61,8 +66,9 @@ class GridCanvas(QWidget):
         super().__init__(parent)
         self.spec = spec
         self.selected: int | None = None
-        self._mode: str | None = None  # "merge" or "resize"
+        self._mode: str | None = None  # "merge", "resize" or "move"
         self._start: tuple[int, int] = (0, 0)
+        self._grab: tuple[int, int] = (0, 0)  # moving: the grabbed cell, relative to the tile
         self._preview: Cell | None = None
         self.setMinimumSize(360, 240)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -90,10 +96,39 @@ class GridCanvas(QWidget):
         c = min(self.spec.cols - 1, max(0, int(pos.x() / w)))
         return r, c
 
-    def point_of(self, row: int, col: int, corner: bool = False) -> QPoint:
-        """The centre of a cell (or just inside its bottom-right corner): for tests."""
+    def _raw_cell(self, pos: QPoint) -> tuple[int, int]:
+        # Like cell_at but not clamped to the grid (a move dragged past the edge).
+        w, h = self._cell_size()
+        return math.floor(pos.y() / h), math.floor(pos.x() / w)
+
+    def _preview_rect(self, cell: Cell) -> QRect:
+        # A preview partly outside the grid is drawn clipped to it.
+        return self.cell_rect(cell).intersected(self.rect())
+
+    @property
+    def preview(self) -> Cell | None:
+        """The outline shown during a drag (for tests and the status line)."""
+        return self._preview
+
+    def point_of(self, row: int, col: int, corner: bool = False, grip: bool = False) -> QPoint:
+        """The centre of a cell, or just inside its bottom-right corner (resize handle) or its
+        top-left corner (move grip): for tests."""
         rect = self.cell_rect(Cell(row, col))
+        if grip:
+            return rect.topLeft() + QPoint(GRIP_PX // 2 + 2, GRIP_PX // 2 + 2)
         return rect.bottomRight() - QPoint(3, 3) if corner else rect.center()
+
+    def _on_grip(self, index: int, pos: QPoint) -> bool:
+        top_left = self.cell_rect(self.spec.cells[index]).topLeft()
+        dx, dy = pos.x() - top_left.x(), pos.y() - top_left.y()
+        return 0 <= dx <= GRIP_PX + 4 and 0 <= dy <= GRIP_PX + 4
+
+    def _move_target(self, r: int, c: int) -> Cell | None:
+        if self.selected is None:
+            return None
+        t = self.spec.cells[self.selected]
+        # Not clamped: a tile dragged past the edge shows red rather than jumping back inside.
+        return Cell(r - self._grab[0], c - self._grab[1], t.rows, t.cols)
 
     # -- mouse --------------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
@@ -115,6 +150,14 @@ class GridCanvas(QWidget):
                 self._preview = self.spec.cells[index]
                 self.update()
                 return
+            shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+            if shift or self._on_grip(index, pos):
+                tile = self.spec.cells[index]
+                self._mode = "move"
+                self._grab = (r - tile.row, c - tile.col)
+                self._preview = tile
+                self.update()
+                return
         self._mode = "merge"
         self._start = (r, c)
         self._preview = Cell(r, c)
@@ -127,6 +170,8 @@ class GridCanvas(QWidget):
         if self._mode == "resize" and self.selected is not None:
             t = self.spec.cells[self.selected]
             self._preview = Cell(t.row, t.col, max(1, r - t.row + 1), max(1, c - t.col + 1))
+        elif self._mode == "move":
+            self._preview = self._move_target(*self._raw_cell(event.position().toPoint()))
         else:
             self._preview = ed.cell_between(self._start, (r, c))
         self.update()
@@ -139,6 +184,12 @@ class GridCanvas(QWidget):
             return
         if mode == "resize" and index is not None:
             self._commit(lambda s: ed.resize_tile(s, index, area.rows, area.cols))
+        elif mode == "move" and index is not None:
+            if (area.row, area.col) != (self.spec.cells[index].row, self.spec.cells[index].col):
+                self._commit(lambda s: ed.move_tile(s, index, area.row, area.col))
+                # Tiles are numbered in reading order: the moved one may have a new number.
+                if area in self.spec.cells:
+                    self.selected = self.spec.cells.index(area)
         elif mode == "merge" and (area.rows > 1 or area.cols > 1 or index is None):
             self._commit(lambda s: ed.merge(s, area))
 
@@ -158,12 +209,19 @@ class GridCanvas(QWidget):
             return
         self.edited.emit(new)
 
+    @property
+    def preview_ok(self) -> bool:
+        """Whether the drag shown now would be accepted (green) or refused (red)."""
+        return self._preview_ok()
+
     def _preview_ok(self) -> bool:
         if self._preview is None:
             return True
         try:
             if self._mode == "resize" and self.selected is not None:
                 ed.resize_tile(self.spec, self.selected, self._preview.rows, self._preview.cols)
+            elif self._mode == "move" and self.selected is not None:
+                ed.move_tile(self.spec, self.selected, self._preview.row, self._preview.col)
             else:
                 ed.merge(self.spec, self._preview)
         except ed.EditError:
@@ -189,10 +247,19 @@ class GridCanvas(QWidget):
             p.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(i + 1))
             corner = rect.bottomRight()
             p.fillRect(QRect(corner.x() - 8, corner.y() - 8, 8, 8), QColor("#9fc5e8"))
+            grip = QRect(rect.x() + 2, rect.y() + 2, GRIP_PX, GRIP_PX)
+            p.setPen(QPen(QColor("#9fc5e8"), 1))
+            for k in (3, 7, 11):  # three bars: "grab here to move"
+                p.drawLine(grip.x() + 2, grip.y() + k, grip.right() - 2, grip.y() + k)
         if self._preview is not None:
-            colour = QColor("#2ecc71") if self._preview_ok() else QColor("#e74c3c")
+            ok = self._preview_ok()
+            colour = QColor("#2ecc71") if ok else QColor("#e74c3c")
+            if self._mode == "move":  # the drop preview: a tinted tile where it would land
+                fill = QColor(colour)
+                fill.setAlpha(70)
+                p.fillRect(self._preview_rect(self._preview), fill)
             p.setPen(QPen(colour, 3))
-            p.drawRect(self.cell_rect(self._preview).adjusted(1, 1, -2, -2))
+            p.drawRect(self._preview_rect(self._preview).adjusted(1, 1, -2, -2))
         p.end()
 
 
@@ -253,8 +320,8 @@ class LayoutEditorDialog(QDialog):
         self.canvas.refused.connect(self._say)
         right.addWidget(self.canvas, 1)
         self.message = QLabel(
-            "Drag over cells to join them; drag a tile's corner to resize; "
-            "right click splits; Delete removes.",
+            "Drag over cells to join them; drag a tile's corner to resize; drag its top-left "
+            "grip (or Shift+drag) to move it; right click splits; Delete removes.",
             self,
         )
         self.message.setWordWrap(True)

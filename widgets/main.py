@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layouts", type=Path, help="saved layouts file shared by the room")
     p.add_argument("--audit-log", type=Path, help="audit log (JSON lines); default: state dir")
     p.add_argument(
+        "--export-dir", type=Path, help="where snapshots are exported; default: state dir/exports"
+    )
+    p.add_argument(
         "--wall",
         help="open wall screens: 'auto' (every screen but the primary), screen names "
         "separated by commas, or 'windows:N' (N plain windows)",

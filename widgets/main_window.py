@@ -7,6 +7,7 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QComboBox, QDockWidget, QLabel, QMainWindow, QToolBar
 
 from app.health import StatusBoard
+from app.layouts.library import LayoutLibrary
 from app.layouts.model import BUILTIN_LAYOUTS
 from app.layouts.store import WallModel
 from app.site.model import Site
@@ -15,6 +16,7 @@ from widgets.bridge import MainThreadBridge
 from widgets.camera_tree import QtCameraTree
 from widgets.map_view import add_map_dock
 from widgets.wall import QtWall
+from widgets.walls import recall_layout
 
 
 class MainWindow(QMainWindow):
@@ -44,6 +46,7 @@ class MainWindow(QMainWindow):
         )
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         self._cameras = {c.id: c for c in site.cameras}
+        self.library: LayoutLibrary | None = None  # set_library: saved layouts in the chooser
         self.tree.camera_activated.connect(self._on_camera_activated)
         self._build_toolbar(wall_model)
         self.map = add_map_dock(self, site, board, bridge)  # map dock + Ctrl+M (map_view.py)
@@ -57,9 +60,9 @@ class MainWindow(QMainWindow):
         bar.setObjectName("layout")
         self.addToolBar(bar)
         self.layout_combo = QComboBox(self)
-        self.layout_combo.addItems(list(BUILTIN_LAYOUTS))
-        self.layout_combo.setCurrentText(model.current)
-        self.layout_combo.currentTextChanged.connect(model.set_layout)
+        self.layout_combo.setMinimumContentsLength(12)
+        self._fill_layout_combo(model)
+        self.layout_combo.currentIndexChanged.connect(self._on_layout_chosen)
         bar.addWidget(QLabel(" Layout "))
         bar.addWidget(self.layout_combo)
         group = QActionGroup(self)
@@ -83,11 +86,45 @@ class MainWindow(QMainWindow):
         bar.addAction(self.stats_action)
         bar.addAction(self.fullscreen_action)
 
+    def set_library(self, library: LayoutLibrary) -> None:
+        """List the site's saved layouts in the chooser too, and follow the library's changes
+        (here or, through its file, on another workstation)."""
+        self.library = library
+        library.changed.connect(lambda: self._fill_layout_combo(self.wall.model))
+        self._fill_layout_combo(self.wall.model)
+
+    def _fill_layout_combo(self, model: WallModel) -> None:
+        # Item data is the layout's name; built-in ones first, then the saved ones by number.
+        combo = self.layout_combo
+        combo.blockSignals(True)
+        combo.clear()
+        for name in BUILTIN_LAYOUTS:
+            combo.addItem(name, name)
+        entries = self.library.entries() if self.library is not None else []
+        if entries:
+            combo.insertSeparator(combo.count())
+        for e in entries:
+            combo.addItem(f"{e.number}. {e.name}", e.name)
+        self._select_current(model.current)
+        combo.blockSignals(False)
+
+    def _select_current(self, name: str) -> None:
+        combo = self.layout_combo
+        index = combo.findData(name)
+        if index < 0:  # shown but not listed (deleted from the library meanwhile): say so
+            combo.addItem(name, name)
+            index = combo.count() - 1
+        combo.setCurrentIndex(index)
+
+    def _on_layout_chosen(self, index: int) -> None:
+        name = self.layout_combo.itemData(index)
+        if isinstance(name, str) and name != self.wall.model.current:
+            recall_layout(self.wall.model, name, self.library)
+
     def _sync_layout_combo(self) -> None:
-        name = self.wall.model.current
-        if self.layout_combo.currentText() != name:
+        if self.layout_combo.currentData() != self.wall.model.current:
             self.layout_combo.blockSignals(True)
-            self.layout_combo.setCurrentText(name)
+            self._select_current(self.wall.model.current)
             self.layout_combo.blockSignals(False)
 
     def toggle_fullscreen(self) -> None:

@@ -6,7 +6,7 @@ import argparse
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QRect, Qt, QTimer, Signal
@@ -19,17 +19,19 @@ from PySide6.QtGui import (
     QKeySequence,
     QScreen,
 )
-from PySide6.QtWidgets import QApplication, QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QMainWindow, QMenu, QVBoxLayout, QWidget
 
 from app.audit import (
     LAYOUT_EDIT,
     PTZ_TAKEOVER,
+    WALL_EDIT,
     WALL_PUSH,
     AuditLog,
     LayoutAuditor,
     TakeoverTracker,
 )
 from app.events import Signal as CoreSignal
+from app.export import SnapshotExporter
 from app.health import StatusBoard
 from app.layouts import ops
 from app.layouts.library import LayoutLibrary, library_path_for
@@ -38,8 +40,8 @@ from app.layouts.store import WallModel, load_wall_state, save_wall_state
 from app.sequences import DEFAULT_RESUME_AFTER_S, Sequencer
 from app.site.model import Site
 from app.streams.engine import StreamEngine
-from app.users import User
-from app.walls import Placement, Wall, WallScreen, load_wall, moved, place, save_wall
+from app.users import EDIT_WALLS, User, can
+from app.walls import Placement, Wall, WallBook, WallScreen, moved, place
 from widgets.bridge import MainThreadBridge
 from widgets.wall import QtWall
 
@@ -159,8 +161,9 @@ class SequenceDriver(QObject):
     """Runs a Sequencer against a WallModel: saved layouts' tile camera cycles, a screen's
     layout cycle, and a pause whenever the operator touches ``window``.
 
-    ``automatic`` is True while a cycle step is being applied, so the composition root can
-    keep those steps out of the audit log (they are not anybody's action).
+    ``automatic`` is True while a change is applied that is nobody's action (a cycle step)
+    or is audited as one entry of its own (a push, a wall configuration edit), so the
+    composition root keeps it out of the layout-change audit.
     """
 
     INTERACTION = (
@@ -405,19 +408,51 @@ class WallController(QObject):
         """Show a camera on a wall screen: in ``tile``, else the screen's focused tile."""
         model = self.models[slot]
         index = model.layout.focused if tile is None else tile
-        self.drivers[slot].sequencer.touch()  # what was pushed stays until someone moves on
-        model.apply(lambda lay: ops.assign(lay, index, camera_id))
+        driver = self.drivers[slot]
+        driver.sequencer.touch()  # what was pushed stays until someone moves on
+        driver.automatic = True  # the push is audited as one (``pushed``), not as a change too
+        try:
+            model.apply(lambda lay: ops.assign(lay, index, camera_id))
+        finally:
+            driver.automatic = False
         self.pushed.emit(slot, "camera", camera_id)
 
     def push_layout(self, slot: int, name: str, layout: Layout | None = None) -> None:
         """Show a layout on a wall screen: ``layout`` as given (an operator's current one, with
         its cameras), else the saved or built-in layout called ``name``."""
-        self.drivers[slot].sequencer.touch()
-        if layout is not None:
-            self.models[slot].put_layout(name, layout)
-        else:
-            recall_layout(self.models[slot], name, self.library)
+        driver = self.drivers[slot]
+        driver.sequencer.touch()
+        driver.automatic = True
+        try:
+            if layout is not None:
+                self.models[slot].put_layout(name, layout)
+            else:
+                recall_layout(self.models[slot], name, self.library)
+        finally:
+            driver.automatic = False
         self.pushed.emit(slot, "layout", name)
+
+    def apply_wall(self, wall: Wall) -> None:
+        """A supervisor changed this wall's configuration (name, layouts, cycles): apply it to
+        the running screens, matched by screen name. Not audited as layout switches: the
+        configuration edit has its own entry."""
+        by_screen = {ws.screen: ws for ws in wall.screens}
+        screens = list(self.wall.screens)
+        for slot, ws in enumerate(screens):
+            cfg = by_screen.get(ws.screen)
+            if cfg is not None:
+                screens[slot] = replace(ws, layout=cfg.layout, cycle=cfg.cycle, title=cfg.title)
+        # The new wall first, so that the layout switches below find nothing to report.
+        self.wall = Wall(wall.name, tuple(screens))
+        for slot, ws in enumerate(screens):
+            driver = self.drivers[slot]
+            driver.sequencer.set_layout_cycle(ws.cycle)
+            if self.models[slot].current != ws.layout:
+                driver.automatic = True
+                try:
+                    recall_layout(self.models[slot], ws.layout, self.library)
+                finally:
+                    driver.automatic = False
 
     def tick(self) -> None:
         for d in self.drivers:
@@ -431,7 +466,7 @@ class WallController(QObject):
             win.close()
 
 
-def add_wall_menu(window: QMainWindow, controller: WallController) -> None:
+def add_wall_menu(window: QMainWindow, controller: WallController) -> QMenu:
     """Push to wall from the operator's window: the focused camera (Ctrl+Shift+N) or the
     current layout with its cameras (Ctrl+Alt+N) to wall screen N."""
     menu = window.menuBar().addMenu("&Wall")
@@ -461,6 +496,7 @@ def add_wall_menu(window: QMainWindow, controller: WallController) -> None:
 
         act.triggered.connect(send_layout)
         menu.addAction(act)
+    return menu
 
 
 # -- composition: what widgets.main attaches for walls, saved layouts, sequences and audit ----
@@ -475,12 +511,31 @@ class Supervision:
     main_driver: SequenceDriver
     walls: WallController | None
     keep: list[object] = field(default_factory=list)  # auditors and savers kept alive
+    exporter: SnapshotExporter | None = None
+    tile_actions: list[QObject] = field(default_factory=list)  # widgets.export.TileActions
+    book: WallBook | None = None
+    walls_dialog: QWidget | None = None  # widgets.wall_config.WallsDialog, once opened
+    screen_names: list[str] = field(default_factory=list)
+
+    def open_walls_dialog(self) -> QWidget | None:
+        """The walls configuration (supervisors only); None for anyone else."""
+        from widgets.wall_config import WallsDialog, may_configure_walls
+
+        if self.book is None or not may_configure_walls(self.user):
+            return None
+        if self.walls_dialog is None:
+            parent = self.saved.window  # type: ignore[attr-defined]
+            self.walls_dialog = WallsDialog(self.book, self.library, self.screen_names, parent)
+        self.walls_dialog.show()
+        return self.walls_dialog
 
     def close(self) -> None:
         self.main_driver.close()
         self.saved.close()  # type: ignore[attr-defined]
         if self.walls is not None:
             self.walls.close()
+        if self.exporter is not None:
+            self.exporter.close()  # snapshots asked for are written before the log closes
 
 
 def wall_screens(spec: str) -> tuple[ScreenSet, list[str], bool, list[str]]:
@@ -537,16 +592,33 @@ def attach_supervision(
             logger.error("cannot write the audit log %s: %s", audit.path, e)
 
     library.edited.connect(lambda op, details: audit_safely(LAYOUT_EDIT, op=op, **details))
+    from widgets.export import TileActions, add_export_action
+    from widgets.wall_config import TileSequenceMenu
+
     saved = SavedLayouts(window, library, user)
+    export_dir = getattr(args, "export_dir", None) or state_dir / "exports"
+    exporter = SnapshotExporter(Path(export_dir), user, audit)
+    tile_actions: list[QObject] = []
+
+    def status(text: str) -> None:
+        window.statusBar().showMessage(text, 8000)
+
+    main_actions = TileActions(window.wall, engine, exporter, bridge, "main", status)  # type: ignore[attr-defined]
+    tile_actions.append(main_actions)
+    add_export_action(window, main_actions)
+    set_library = getattr(window, "set_library", None)  # MainWindow's layout chooser
+    if set_library is not None:
+        set_library(library)
     main_driver = SequenceDriver(model, window, library)
     keep: list[object] = [LayoutAuditor(audit, model, "main", skip=lambda: main_driver.automatic)]
     controller = None
+    book = WallBook.load(state_dir / f"walls-{slug}.json")
+    book.edited.connect(lambda op, details: audit_safely(WALL_EDIT, op=op, **details))
+    screen_names: list[str] = []
     if getattr(args, "wall", None):
         screens, names, fullscreen, avoid = wall_screens(args.wall)
-        wall_file = state_dir / f"walls-{slug}.json"
-        old = load_wall(wall_file)
-        by_screen = {ws.screen: ws for ws in old.screens} if old else {}
-        wall = Wall("wall", tuple(by_screen.get(n, WallScreen(n)) for n in names))
+        screen_names = screens.names()
+        wall = _running_wall(book, names)
         cams = [c.id for c in site.cameras]
         models: list[WallModel] = []
         for i, ws in enumerate(wall.screens):
@@ -569,24 +641,81 @@ def attach_supervision(
         for i, (m, d) in enumerate(zip(models, controller.drivers, strict=True)):
             keep.append(LayoutAuditor(audit, m, f"wall {i + 1}", skip=lambda d=d: d.automatic))
 
-        def save_wall_file(w: Wall) -> None:
+        def put_wall(w: Wall) -> None:
             try:
-                save_wall(wall_file, w)
+                book.put(w)
             except OSError as e:
-                logger.error("cannot save %s: %s", wall_file, e)
+                logger.error("cannot save %s: %s", book.path, e)
 
-        controller.wall_changed.connect(save_wall_file)
-        save_wall_file(controller.wall)
+        controller.wall_changed.connect(put_wall)
+        put_wall(controller.wall)
+        ctl = controller
+
+        def on_book_changed() -> None:
+            # A supervisor's edit of the running wall takes effect on its screens at once.
+            if book.running in book and book.get(book.running) != ctl.wall:
+                ctl.apply_wall(book.get(book.running))
+
+        book.changed.connect(on_book_changed)
         controller.pushed.connect(
             lambda slot, kind, what: audit_safely(
-                WALL_PUSH, screen=slot + 1, kind=kind, what=what, to=wall.screens[slot].screen
+                WALL_PUSH,
+                screen=slot + 1,
+                kind=kind,
+                what=what,
+                to=ctl.wall.screens[slot].screen,
+                wall=ctl.wall.name,
             )
         )
-        add_wall_menu(window, controller)
+        menu = add_wall_menu(window, controller)
+        for i, win in enumerate(controller.windows):
+            tile_actions.append(
+                TileActions(win.wall, engine, exporter, bridge, f"wall {i + 1}", status)
+            )
         keep.append(_CloseWith(window, controller.close))
+    else:
+        menu = window.menuBar().addMenu("&Wall")
+        screen_names = [s.name() for s in QGuiApplication.screens()]
+    # Camera sequences from a tile's context menu, on the operator's wall and every screen.
+    walls_views = [(model, window.wall)] + (  # type: ignore[attr-defined]
+        [(m, w.wall) for m, w in zip(controller.models, controller.windows, strict=True)]
+        if controller is not None
+        else []
+    )
+    for (m, view), acts in zip(walls_views, tile_actions, strict=True):
+        seq = TileSequenceMenu(m, library, site, user, view, status)
+        acts.entries.append(seq.add_to)  # type: ignore[attr-defined]
+        keep.append(seq)
     if ptz is not None:
         keep.append(_audit_ptz_takeovers(ptz, model, audit_safely))
-    return Supervision(user, audit, library, saved, main_driver, controller, keep)
+    sup = Supervision(
+        user, audit, library, saved, main_driver, controller, keep, exporter, tile_actions,
+        book, None, screen_names,
+    )  # fmt: skip
+    menu.addSeparator()
+    configure = menu.addAction("Configure walls…")
+    configure.setEnabled(can(user, EDIT_WALLS))
+    configure.triggered.connect(lambda: sup.open_walls_dialog())
+    return sup
+
+
+def _running_wall(book: WallBook, names: Sequence[str]) -> Wall:
+    """The wall of the book over exactly these screens (what this workstation shows), or a
+    new one; its screens in ``names``' order, each keeping the layout it had."""
+    found = next(
+        (
+            book.get(n)
+            for n in book.names()
+            if {s.screen for s in book.get(n).screens} == set(names)
+        ),
+        None,
+    )
+    if found is None:
+        name = next(n for n in ("wall", *(f"wall {i}" for i in range(2, 100))) if n not in book)
+        found = Wall(name, ())
+    by_screen = {ws.screen: ws for ws in found.screens}
+    book.running = found.name
+    return Wall(found.name, tuple(by_screen.get(n, WallScreen(n)) for n in names))
 
 
 class _CloseWith(QObject):

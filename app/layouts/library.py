@@ -229,6 +229,29 @@ class LayoutLibrary:
         self._modify(change)
         self.edited.emit("delete", {"name": name})
 
+    def set_cycle(self, name: str, index: int, cycle: CameraCycle | None) -> SavedLayout:
+        """Give tile ``index`` (0-based) of a saved layout a camera cycle, or take it away."""
+        result: list[SavedLayout] = []
+
+        def change(entries: list[SavedLayout]) -> list[SavedLayout]:
+            old = self._find(entries, name)
+            if not 0 <= index < old.layout.spec.size:
+                raise LibraryError(f"layout {name!r} has no tile {index + 1}")
+            cycles = {i: c for i, c in old.cycles.items() if i != index}
+            if cycle is not None:
+                cycles[index] = cycle
+            entry = replace(old, cycles=cycles)
+            result.append(entry)
+            return [entry if e is old else e for e in entries]
+
+        self._modify(change)
+        details: dict[str, Any] = {"name": name, "tile": index + 1}
+        details["cycle"] = (
+            {"cameras": list(cycle.cameras), "dwell_s": cycle.dwell_s} if cycle else None
+        )
+        self.edited.emit("cycle", details)
+        return result[0]
+
     def set_number(self, name: str, number: int) -> None:
         """Give a layout a recall number; the layout that had it swaps numbers with it."""
         if number < 1:

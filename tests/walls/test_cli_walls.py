@@ -36,7 +36,8 @@ def test_wall_windows_open_and_the_session_is_audited(tmp_path: Path) -> None:
     assert audit.entries[0]["user"] == "bianchi"
     assert audit.entries[0]["details"] == {"role": "operator"}
     walls = json.loads((tmp_path / "state" / "walls-rtsp-test-site.json").read_text())
-    assert [s["screen"] for s in walls["screens"]] == ["wall-1", "wall-2"]
+    assert [w["name"] for w in walls["walls"]] == ["wall"]
+    assert [s["screen"] for s in walls["walls"][0]["screens"]] == ["wall-1", "wall-2"]
 
 
 def test_an_unknown_user_does_not_start(tmp_path: Path) -> None:
