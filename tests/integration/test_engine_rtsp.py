@@ -121,14 +121,23 @@ def test_frozen_stream_goes_stalled_then_offline(
     engine: StreamEngine, rtsp_server, freezing_proxy
 ) -> None:
     proxy = freezing_proxy("127.0.0.1", rtsp_server.port)
+    # Record every transition: on a loaded machine the stalled phase (about a second) can
+    # pass between two polls of the handle's status.
+    seen: list[StreamStatus] = []
+    engine.status_changed.connect(lambda _key, status: seen.append(status))
     handle = engine.open(proxy.url("/cam2/sub"))
     wait_for(lambda: handle.status.state == StreamState.LIVE, 10, "live through the proxy")
     proxy.freeze()
-    wait_for(lambda: handle.status.state == StreamState.STALLED, 10, "stalled")
-    assert "no picture" in handle.status.reason
-    wait_for(
-        lambda: handle.status.state == StreamState.OFFLINE, 10, "offline after the socket timeout"
-    )
+    frozen_at = len(seen)
+
+    def after_freeze(state: StreamState) -> list[StreamStatus]:
+        return [s for s in seen[frozen_at:] if s.state == state]
+
+    wait_for(lambda: after_freeze(StreamState.STALLED), 10, "stalled")
+    assert "no picture" in after_freeze(StreamState.STALLED)[0].reason
+    wait_for(lambda: after_freeze(StreamState.OFFLINE), 15, "offline after the socket timeout")
+    states = [s.state for s in seen[frozen_at:]]
+    assert states.index(StreamState.STALLED) < states.index(StreamState.OFFLINE)
 
 
 def test_shared_stream_and_clean_shutdown(rtsp_server) -> None:
