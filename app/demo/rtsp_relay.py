@@ -71,8 +71,12 @@ def launch_line(http_port: int, optic: int, profile: str, user: str, password: s
     )
     # tsdemux latency only feeds the latency query; the server's sinks do not sync, so
     # nothing waits for it, but 0 keeps the reported figure honest.
+    # The fleet writes one PES with its length per frame, so tsdemux pushes whole access
+    # units as soon as they are complete; saying so (alignment=au) stops h264parse from
+    # holding each frame until the next one's start code arrives (one frame of latency).
     return (
-        f"( {src} ! tsdemux latency=0 ! h264parse "
+        f"( {src} ! tsdemux latency=0 "
+        '! capssetter caps="video/x-h264,alignment=(string)au" ! h264parse '
         "! rtph264pay name=pay0 pt=96 config-interval=-1 aggregate-mode=zero-latency )"
     )
 
