@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CAM=KIND",
         help="demo only: replace the default faults (offline, flapping, wrong-password, frozen)",
     )
+    p.add_argument(
+        "--demo-transport",
+        choices=["auto", "rtsp", "http"],
+        default="auto",
+        help="demo only: video over RTSP (gst-rtsp-server under the system python), HTTP "
+        "(MPEG-TS) or auto: RTSP when available (default: %(default)s)",
+    )
     p.add_argument("--user", help="log in as this user of the user list (no login dialog)")
     p.add_argument("--users", type=Path, help="user list (JSON); default: users.json")
     p.add_argument("--layouts", type=Path, help="saved layouts file shared by the room")
@@ -160,9 +167,9 @@ def load_site_or_demo(args: argparse.Namespace) -> tuple[Any, Any]:
         faults = dict(parse_fault(spec) for spec in args.demo_fault)
     last: OSError | None = None
     for base in (18100, 28100, 38100, 48100):
-        fleet = Fleet(site, base_port=base, faults=faults)
+        fleet = Fleet(site, base_port=base, faults=faults, transport=args.demo_transport)
         try:
-            fleet.start()
+            fleet.start()  # auto: the RTSP check runs while the ports are bound (~0.1 s)
         except OSError as e:  # ports taken, e.g. another demo is running
             last = e
             continue

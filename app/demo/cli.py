@@ -11,8 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from app.demo.fleet import DEFAULT_BASE_PORT, DEFAULT_FAULTS, Fleet, ensure_demo_env, parse_fault
+from app.demo.fleet import (
+    DEFAULT_BASE_PORT,
+    DEFAULT_FAULTS,
+    TRANSPORTS,
+    Fleet,
+    ensure_demo_env,
+    parse_fault,
+)
 from app.demo.model import Fault
+from app.demo.rtsp import RelayError, RelayUnavailable
 from app.demo.streaming import DEFAULT_FPS
 from app.site.loader import REFERENCE_SITE, SiteError, load_site
 
@@ -23,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="torrazzo-sim",
         description="Serve a site's cameras as virtual cameras on 127.0.0.1: ONVIF, "
-        "MPEG-TS video over HTTP and snapshots. Camera N listens on port BASE+N.",
+        "live video (RTSP or MPEG-TS over HTTP) and snapshots. Camera N listens on port "
+        "BASE+N; the RTSP server, when in use, on BASE.",
     )
     p.add_argument(
         "--site", type=Path, default=REFERENCE_SITE, help="site file (default: %(default)s)"
@@ -50,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         help="start with no faults (default: "
         + ", ".join(f"cam{n:02d} {f.value}" for n, f in DEFAULT_FAULTS.items())
         + ")",
+    )
+    p.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        default="auto",
+        help="video transport: rtsp (gst-rtsp-server under the system python), http "
+        "(MPEG-TS, PyAV only) or auto: rtsp when available (default: %(default)s)",
     )
     p.add_argument("--fps-main", type=int, default=DEFAULT_FPS["main"])
     p.add_argument("--fps-sub", type=int, default=DEFAULT_FPS["sub"])
@@ -80,7 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     ensure_demo_env()
     try:
-        fleet = Fleet(site, args.port, faults, fps_main=args.fps_main, fps_sub=args.fps_sub)
+        fleet = Fleet(
+            site,
+            args.port,
+            faults,
+            fps_main=args.fps_main,
+            fps_sub=args.fps_sub,
+            transport=args.transport,
+        )
     except KeyError as exc:
         parser.error(str(exc.args[0]))
     # The handler goes in before anything is announced: a supervisor that reads the banner
@@ -93,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
         fleet.start()
+    except (RelayUnavailable, RelayError) as exc:  # --transport rtsp, and it cannot run
+        signal.signal(signal.SIGTERM, previous)
+        sys.stderr.write(f"torrazzo-sim: no RTSP: {exc}\n")
+        return 1
     except OSError as exc:
         signal.signal(signal.SIGTERM, previous)
         sys.stderr.write(f"torrazzo-sim: cannot listen: {exc}\n")
@@ -109,9 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = fleet.cameras[0].id if fleet.cameras else None
     if first is not None:
         base = fleet.url(first)
-        out.write(
-            f"video: {base}/video/1/main.ts (or sub.ts); ONVIF: {base}/onvif/device_service\n"
-        )
+        video = fleet.stream_uri(first, 0, "main")
+        out.write(f"video over {fleet.transport_note}\n")
+        out.write(f"video: {video} (or sub); ONVIF: {base}/onvif/device_service\n")
     out.write("credentials: env TORRAZZO_DEMO_USER / TORRAZZO_DEMO_PASSWORD. Ctrl-C to stop.\n")
     out.flush()
 

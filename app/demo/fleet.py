@@ -5,6 +5,13 @@ and serves ONVIF, live MPEG-TS video and snapshots (see :mod:`app.demo.httpserve
 Everything runs on one asyncio loop in one background thread named ``demo-fleet``, plus
 one encoder thread per stream somebody is watching.
 
+Video goes out over the transport chosen by ``transport``: ``"http"`` (MPEG-TS from each
+camera's HTTP server, needs only PyAV), ``"rtsp"`` (gst-rtsp-server run as a child under the
+system python, see :mod:`app.demo.rtsp_relay`, relaying those same streams on one port,
+``rtsp://127.0.0.1:PORT/{camera}/{optic}/{main|sub}``) or ``"auto"`` (RTSP when the system
+python can run it, else HTTP, logged). GetStreamUri and :meth:`Fleet.site_for_client` give
+the URI of the transport in use.
+
 Default faults (:data:`DEFAULT_FAULTS`), as on the real network, by camera number:
 cam19 offline, cam24 flapping (8 s up, 8 s down), cam27 wrong password (the camera
 expects a rotated password), cam29 frozen (connections hang, no bytes).
@@ -17,14 +24,18 @@ import contextlib
 import dataclasses
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Mapping, MutableMapping
 from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import quote
 
-from app.demo.httpserver import HOST, CameraServer, SoapHandler
+from app.demo.httpserver import HOST, ROTATED_SUFFIX, CameraServer, SoapHandler
 from app.demo.model import Fault, PtzState, VirtualCamera, VirtualOptic
 from app.demo.onvif import OnvifService
+from app.demo.rtsp import RelayError, RelayProcess, RelayUnavailable, start_relay
 from app.demo.streaming import DEFAULT_FPS, MAX_CLIENT_BACKLOG, EncoderInfo, StreamHub
 from app.site.model import (
     Camera,
@@ -47,6 +58,14 @@ DEMO_CREDENTIAL = CredentialRef("demo", f"env:{ENV_USER}", f"env:{ENV_PASSWORD}"
 DEFAULT_BASE_PORT = 18100
 THREAD_NAME = "demo-fleet"
 FAULT_POLL = 0.25  # seconds between fault checks (flapping transitions)
+
+Transport = Literal["auto", "rtsp", "http"]
+TRANSPORTS: tuple[Transport, ...] = ("auto", "rtsp", "http")
+RELAY_USER = "torrazzo-relay"
+# A relay that dies is restarted on its port; after this many deaths within RESTART_WINDOW
+# seconds the fleet gives up on RTSP and serves HTTP only.
+MAX_RELAY_RESTARTS = 3
+RESTART_WINDOW = 60.0
 
 DEFAULT_FAULTS: Mapping[int, Fault] = {
     19: Fault.OFFLINE,
@@ -130,8 +149,23 @@ class Fleet:
         username: str = DEMO_USER,
         password: str = DEMO_PASSWORD,
         max_client_backlog: int = MAX_CLIENT_BACKLOG,
+        transport: Transport = "http",
+        rtsp_python: str | None = None,
     ) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {transport!r} (one of: {', '.join(TRANSPORTS)})")
         self.site = site
+        self.transport: Transport = transport
+        self.rtsp_python = rtsp_python  # None: $TORRAZZO_RTSP_PYTHON or /usr/bin/python3
+        # What is served now ("rtsp" or "http") and why, set by start() and on relay failure.
+        self.transport_in_use: Literal["rtsp", "http"] = "http"
+        self.transport_note = "HTTP (MPEG-TS) requested"
+        self.rtsp_port = 0
+        self._relay: RelayProcess | None = None
+        self._relay_states: dict[str, str] = {}
+        self._relay_lock = threading.RLock()
+        self._relay_deaths: list[float] = []
+        self._relay_credential = (RELAY_USER, secrets.token_urlsafe(18))
         self.max_client_backlog = max_client_backlog
         self.base_port = base_port
         self.fps = {"main": fps_main, "sub": fps_sub}
@@ -191,26 +225,174 @@ class Fleet:
             raise RuntimeError("fleet already started")
         self._ready.clear()
         self._error = None
+        # The relay child starts (Debian's python importing GStreamer, ~0.3 s) while the
+        # fleet binds its HTTP ports, so choosing RTSP costs no extra start-up time.
+        relay = self._spawn_relay(self.base_port) if self.transport != "http" else None
         self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
+            if relay is not None:
+                relay.stop()
             self.stop()
             raise TimeoutError("demo fleet did not start")
         if self._error is not None:
+            if relay is not None:
+                relay.stop()
             error = self._error
             self._thread.join(2.0)
             self._thread = None
             raise error
+        if self.transport != "http":
+            self._finish_relay_start(relay)
         log.info(
-            "demo fleet: %d cameras on %s:%d..%d",
+            "demo fleet: %d cameras on %s:%d..%d, video over %s",
             len(self.cameras),
             HOST,
             self.base_port + 1,
             self.base_port + len(self.cameras),
+            self.transport_note,
         )
+
+    # --- the RTSP relay ---
+
+    def _relay_config(self) -> dict[str, Any]:
+        with self._relay_lock:
+            self._relay_states = {cam.id: self._relay_state(cam) for cam in self.cameras}
+            states = dict(self._relay_states)
+        return {
+            "user": self._username,
+            "password": self._password,
+            "rotated_password": self._password + ROTATED_SUFFIX,
+            "relay_user": self._relay_credential[0],
+            "relay_password": self._relay_credential[1],
+            "cameras": [
+                {
+                    "id": cam.id,
+                    "http_port": self.base_port + self._numbers[cam.id],
+                    "optics": len(cam.optics),
+                    "state": states[cam.id],
+                }
+                for cam in self.cameras
+            ],
+        }
+
+    @staticmethod
+    def _relay_state(cam: VirtualCamera) -> str:
+        if not cam.is_up():
+            return "down"
+        return "wrong-password" if cam.fault == Fault.WRONG_PASSWORD else "up"
+
+    def _spawn_relay(self, port: int) -> RelayProcess | None:
+        relay = RelayProcess(
+            self._relay_config(), port, python=self.rtsp_python, on_exit=self._relay_died
+        )
+        try:
+            relay.start()
+        except (RelayUnavailable, OSError) as exc:
+            self._relay_failed(exc)
+            return None
+        return relay
+
+    def _finish_relay_start(self, relay: RelayProcess | None) -> None:
+        """Wait for the spawned relay; on failure HTTP for "auto", an error for "rtsp"."""
+        if relay is None:
+            if self.transport == "rtsp":
+                self.stop()
+                raise RelayUnavailable(self.transport_note)
+            return
+        try:
+            try:
+                port = relay.wait_ready()
+            except RelayError as exc:
+                if exc.returncode != 5:  # EXIT_CANNOT_LISTEN: base_port taken, take any
+                    raise
+                relay = start_relay(
+                    self._relay_config(), [0], python=self.rtsp_python, on_exit=self._relay_died
+                )
+                port = relay.port
+        except (RelayUnavailable, RelayError, OSError) as exc:
+            self._relay_failed(exc)
+            if self.transport == "rtsp":
+                self.stop()
+                raise
+            return
+        with self._relay_lock:
+            self._relay = relay
+            self.rtsp_port = port
+            self.transport_in_use = "rtsp"
+            self.transport_note = f"RTSP on {HOST}:{port} (gst-rtsp-server, pid {relay.pid})"
+
+    def _relay_failed(self, exc: BaseException) -> None:
+        with self._relay_lock:
+            self.transport_in_use = "http"
+            self.transport_note = f"HTTP (MPEG-TS), because RTSP is unavailable: {exc}"
+        log.warning("demo fleet: RTSP unavailable, serving HTTP (MPEG-TS) instead: %s", exc)
+
+    def _relay_died(self, relay: RelayProcess) -> None:
+        """The relay exited on its own (reader thread): restart it on its port, or give up."""
+        log.error("demo RTSP relay (pid %s) died with status %s", relay.pid, relay.returncode)
+        with self._relay_lock:
+            if self._relay is not relay or not self.running:
+                return
+            now = time.monotonic()
+            self._relay_deaths = [t for t in self._relay_deaths if now - t < RESTART_WINDOW]
+            self._relay_deaths.append(now)
+            if len(self._relay_deaths) > MAX_RELAY_RESTARTS:
+                self._relay = None
+                self._relay_failed(
+                    RelayError(f"the relay died {len(self._relay_deaths)} times in a minute")
+                )
+                return
+        threading.Thread(
+            target=self._restart_relay, args=(relay.port,), name="demo-rtsp-restart", daemon=True
+        ).start()
+
+    def _restart_relay(self, port: int) -> None:
+        # The same port, so clients holding rtsp:// URLs reconnect to the new relay.
+        try:
+            relay = start_relay(
+                self._relay_config(), [port], python=self.rtsp_python, on_exit=self._relay_died
+            )
+        except (RelayUnavailable, RelayError, OSError) as exc:
+            with self._relay_lock:
+                self._relay = None
+            self._relay_failed(exc)
+            return
+        with self._relay_lock:
+            if not self.running:
+                relay.stop()
+                return
+            self._relay = relay
+            self.transport_note = f"RTSP on {HOST}:{port} (gst-rtsp-server, pid {relay.pid})"
+        log.warning("demo RTSP relay restarted on port %d (pid %s)", port, relay.pid)
+        self._sync_relay()
+
+    def _sync_relay(self) -> None:
+        """Tell the relay about cameras whose state (up, down, wrong password) changed."""
+        with self._relay_lock:
+            relay = self._relay
+            if relay is None:
+                return
+            changed = {}
+            for cam in self.cameras:
+                state = self._relay_state(cam)
+                if self._relay_states.get(cam.id) != state:
+                    self._relay_states[cam.id] = state
+                    changed[cam.id] = state
+            if changed:
+                relay.set_states(changed)
+
+    @property
+    def relay(self) -> RelayProcess | None:
+        """The running RTSP relay child, if RTSP is in use."""
+        return self._relay
 
     def stop(self, timeout: float = 2.0) -> None:
         """Close every server and encoder; joins the fleet thread within ``timeout``."""
+        with self._relay_lock:
+            relay, self._relay = self._relay, None
+        if relay is not None:
+            relay.stop()  # first: its pulls of the HTTP streams end with it
         thread, loop, stopping = self._thread, self._loop, self._stopping
         if thread is None:
             return
@@ -263,6 +445,7 @@ class Fleet:
                 username=self._username,
                 password=self._password,
                 soap_factory=self._soap_factory,
+                relay_credential=self._relay_credential if self.transport != "http" else None,
             )
         try:
             try:
@@ -283,17 +466,26 @@ class Fleet:
                         log.warning(
                             "%s cannot listen on %d", server.camera.id, server.port, exc_info=True
                         )
+                self._sync_relay()
         finally:
             for server in self._servers.values():
                 await server.close()
             await hub.close()
             self._servers = {}
 
+    def stream_uri(self, camera_id: str, optic_index: int, profile: str) -> str:
+        """The video URI of an optic's profile over the transport in use now."""
+        cam = self._lookup(camera_id)
+        if self.transport_in_use == "rtsp" and self.rtsp_port:
+            path = f"{quote(cam.id, safe='')}/{optic_index + 1}/{profile}"
+            return f"rtsp://{HOST}:{self.rtsp_port}/{path}"
+        return f"{self.url(cam.id)}/video/{optic_index + 1}/{profile}.ts"
+
     def _soap_factory(self, camera: VirtualCamera, base_url: str) -> SoapHandler:
         server_port = int(base_url.rsplit(":", 1)[1])
 
         def stream_uri(optic_index: int, profile: str) -> str:
-            return f"http://{HOST}:{server_port}/video/{optic_index + 1}/{profile}.ts"
+            return self.stream_uri(camera.id, optic_index, profile)
 
         def snapshot_uri(optic_index: int) -> str:
             return f"http://{HOST}:{server_port}/snapshot/{optic_index + 1}.jpg"
@@ -322,6 +514,7 @@ class Fleet:
         future = asyncio.run_coroutine_threadsafe(server.reconcile(), loop)
         if threading.current_thread() is not self._thread:
             future.result(timeout=5.0)
+        self._sync_relay()
 
     def active_encoders(self) -> list[EncoderInfo]:
         """Encoders running now (a stream stays listed until its thread has ended)."""
@@ -336,7 +529,6 @@ class Fleet:
         need_demo = False
         for number, camera in enumerate(self.site.cameras, start=1):
             port = self.base_port + number
-            base = f"http://{HOST}:{port}"
             vcam = self.cameras[number - 1]
             optics = []
             for i in range(len(vcam.optics)):
@@ -346,7 +538,7 @@ class Fleet:
                     old = site_optic.stream(role) if site_optic else None
                     cred = old.credential if old and old.credential else DEMO_CREDENTIAL
                     need_demo |= cred is DEMO_CREDENTIAL
-                    url = f"{base}/video/{i + 1}/{role.value}.ts"
+                    url = self.stream_uri(vcam.id, i, role.value)
                     streams.append(
                         dataclasses.replace(old, url=url, credential=cred)
                         if old

@@ -9,8 +9,6 @@ import logging
 import random
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -37,6 +35,7 @@ from app.site.credentials import resolve
 from app.site.loader import REFERENCE_SITE, load_site
 from app.site.model import Camera, CameraKind, Neighbourhood, Optic, Site
 from app.streams.stamp import read_stamp
+from tests.demo.sim import start_sim
 from tests.helpers import wait_for
 
 log = logging.getLogger(__name__)
@@ -324,36 +323,8 @@ def test_flapping_camera_goes_up_and_down(demo: Fleet) -> None:
 
 
 def test_torrazzo_sim_command(tmp_path: Any) -> None:
-    for _ in range(10):
-        base = random.randrange(20000, 40000, 50)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "app.demo.cli",
-                "--port",
-                str(base),
-                "--no-faults",
-                "--fault",
-                "5=offline",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if "Ctrl-C" in line:
-                break
-        if proc.poll() is None:
-            break
-        proc.wait(5)
-    else:
-        raise AssertionError("torrazzo-sim did not start")
+    proc, base, out, err = start_sim(["--no-faults", "--fault", "5=offline"], tmp_path)
     try:
-        out = "".join(lines)
         assert "30 cameras" in out
         assert f"http://127.0.0.1:{base + 5}" in out
         assert "[offline]" in out
@@ -363,7 +334,7 @@ def test_torrazzo_sim_command(tmp_path: Any) -> None:
         assert not refused(base + 19)  # --no-faults cleared the default cam19 fault
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(5) == 0
+        assert proc.wait(10) == 0, err.read_text()
 
 
 def test_frozen_camera_keeps_connections_but_sends_nothing(demo: Fleet) -> None:

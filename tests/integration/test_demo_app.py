@@ -18,6 +18,9 @@ def test_demo_shows_live_tiles_and_each_fault_as_its_status(tmp_path: Path) -> N
         "HOME": str(tmp_path),
         "QT_QPA_PLATFORM": "offscreen",
         "TORRAZZO_STATE_DIR": str(tmp_path / "state"),
+        # ... and no gst-rtsp-server either: the venv's python stands in for the system one,
+        # so the demo's "auto" transport must fall back to HTTP (MPEG-TS) by itself.
+        "TORRAZZO_RTSP_PYTHON": sys.executable,
     }
     code = "import sys; from widgets.main import main; sys.exit(main(sys.argv[1:]))"
     run = subprocess.run(
@@ -44,6 +47,7 @@ def test_demo_shows_live_tiles_and_each_fault_as_its_status(tmp_path: Path) -> N
         cwd=os.getcwd(),
     )
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "serving HTTP (MPEG-TS) instead" in run.stderr
     data = json.loads(out.read_text())
     tiles = {t["camera"]: t for t in data["tiles"] if t["camera"]}
     assert len(tiles) == 9
