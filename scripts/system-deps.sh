@@ -10,7 +10,7 @@ PKGS=(
   libegl1 libgl1 libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0
   libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0
   libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libpulse0
-  xvfb xauth ffmpeg
+  xvfb xauth ffmpeg openssl glib-networking
 )
 missing=()
 for p in "${PKGS[@]}"; do

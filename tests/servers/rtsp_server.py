@@ -46,7 +46,7 @@ try:
     gi.require_version("GstRtsp", "1.0")
     gi.require_version("GstRtspServer", "1.0")
     import numpy as np
-    from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
+    from gi.repository import Gio, GLib, Gst, GstRtsp, GstRtspServer
 except (ImportError, ValueError) as exc:  # ValueError: typelib missing for require_version
     sys.stderr.write(
         f"rtsp_server: cannot import GStreamer RTSP bindings ({exc}) with {sys.executable}.\n"
@@ -243,7 +243,9 @@ def launch_line(spec: MountSpec) -> str:
 class Server:
     """The gst-rtsp-server instance with its mounts."""
 
-    def __init__(self, host: str, port: int, mounts: list[MountSpec]) -> None:
+    def __init__(
+        self, host: str, port: int, mounts: list[MountSpec], tls: tuple[str, str] | None = None
+    ) -> None:
         self.loop = GLib.MainLoop()
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address(host)
@@ -262,6 +264,10 @@ class Server:
         anon_token = GstRtspServer.RTSPToken()
         anon_token.set_string("media.factory.role", OPEN_ROLE)
         auth.set_default_token(anon_token)
+        if tls is not None:
+            # With a certificate every connection is RTSP over TLS (rtsps://), as on cameras
+            # that offer only encrypted streams; GLib's TLS comes from glib-networking.
+            auth.set_tls_certificate(Gio.TlsCertificate.new_from_files(*tls))
         self.server.set_auth(auth)
 
         mount_points = self.server.get_mount_points()
@@ -364,7 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-defaults", action="store_true", help="serve only --mount/--extra")
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin reaches EOF")
+    parser.add_argument("--tls-cert", help="PEM certificate: serve RTSP over TLS (rtsps://)")
+    parser.add_argument("--tls-key", help="PEM private key for --tls-cert")
     args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
 
     if args.host != "127.0.0.1":
         # Test infrastructure: never expose it beyond the loopback interface.
@@ -389,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     # `kill -USR1 <pid>` dumps every Python thread's stack, for diagnosing a stuck server.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     Gst.init(None)
-    return Server(args.host, args.port, mounts).run(args.watch_stdin)
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
+    return Server(args.host, args.port, mounts, tls).run(args.watch_stdin)
 
 
 if __name__ == "__main__":
