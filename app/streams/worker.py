@@ -17,12 +17,17 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from app.events import Signal
+from app.streams import abort
 from app.streams.frames import FrameRequest, FrameSlot, PixelFormat, VideoFrame
 from app.streams.stamp import block_size, read_stamp
 from app.streams.stats import StreamStats
 from app.streams.status import StreamState, StreamStatus, classify_error
 
 logger = logging.getLogger(__name__)
+
+abort.install()
+# Seconds; long enough never to cut a healthy read, it only makes PyAV check for an abort.
+READ_INTERRUPT_CHECK = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,10 @@ class StreamWorker:
 
     def stop(self) -> None:
         self._stop.set()
+        # Unblock an open or read waiting on a silent camera now, not at the socket timeout.
+        # (Only while alive: a finished thread's ident may be reused by another thread.)
+        if self._thread.is_alive():
+            abort.abort(self._thread.ident)
 
     def join(self, timeout: float | None = None) -> bool:
         if self._thread.is_alive():
@@ -170,6 +179,7 @@ class StreamWorker:
 
     # -- thread --------------------------------------------------------------------------
     def _run(self) -> None:
+        abort.clear(threading.get_ident())  # a stale mark from an earlier thread of this ident
         _lower_thread_priority(self.options.thread_nice)
         attempt = 0
         while not self._stop.is_set():
@@ -203,12 +213,17 @@ class StreamWorker:
             if self._stop.wait(delay):
                 break
         self._set_status(StreamStatus.now(StreamState.IDLE, "stopped"))
+        abort.clear(threading.get_ident())
 
     def _session(self, url: str, started: float) -> bool:
         """One connection: open, decode until the stream ends or stop. True if frames came."""
         opts = open_options(url, self.options)
         got = False
-        container: Any = av.open(url, options=opts, timeout=(self.options.timeout * 2, None))
+        # The read timeout only arms PyAV's interrupt check on every read (see abort.py);
+        # dead connections are found by FFmpeg's socket timeout and the stall watchdog.
+        container: Any = av.open(
+            url, options=opts, timeout=(self.options.timeout * 2, READ_INTERRUPT_CHECK)
+        )
         try:
             if not container.streams.video:
                 raise av.error.DecoderNotFoundError(0, "no video stream in the source")

@@ -170,3 +170,24 @@ def test_keyframes_only_decodes_about_one_frame_per_gop(engine: StreamEngine, rt
     wait_for(lambda: time.monotonic() - t0 > 2.0, 3)
     rate = (handle.stats().frames_decoded - n0) / (time.monotonic() - t0)
     assert rate < 3  # GOP is 1 s at 25 fps: ~1 frame/s instead of 25
+
+
+def test_shutdown_joins_a_worker_stuck_on_a_silent_camera(black_hole) -> None:
+    """A camera that accepts TCP and never answers must not hold the exit (issue: 2 s)."""
+    engine = StreamEngine(StreamOptions(timeout=30.0))  # FFmpeg alone would wait 60 s
+    handle = engine.open(f"rtsp://127.0.0.1:{black_hole.port}/cam")
+    wait_for(lambda: black_hole.accepted, 10, "the connection to be accepted")
+    assert handle.status.state == StreamState.CONNECTING
+    assert engine.shutdown(2.0) == []
+    assert not handle.worker.alive
+
+
+def test_shutdown_joins_a_worker_blocked_in_a_read(rtsp_server, freezing_proxy) -> None:
+    engine = StreamEngine(StreamOptions(timeout=30.0, stall_after=1.0))
+    proxy = freezing_proxy("127.0.0.1", rtsp_server.port)
+    handle = engine.open(proxy.url("/cam1/sub"))
+    wait_for(lambda: handle.status.state == StreamState.LIVE, 10, "live through the proxy")
+    proxy.freeze()
+    wait_for(lambda: handle.status.state == StreamState.STALLED, 10, "stalled in a read")
+    assert engine.shutdown(2.0) == []
+    assert not handle.worker.alive
