@@ -1038,6 +1038,14 @@ class QtMapView(QWidget):
     def exec_drag(self, drag: QDrag) -> Qt.DropAction:
         return drag.exec(Qt.DropAction.CopyAction | Qt.DropAction.MoveAction)
 
+    def set_may_edit(self, allowed: bool) -> None:
+        """Apply the user's right to edit the map (only supervisors have it): the Edit control
+        follows it, and a user who loses it leaves edit mode at once."""
+        self.model.may_edit = allowed
+        self.edit_button.setEnabled(self.model.editable)
+        if self.edit_mode and not self.model.editable:
+            self.set_edit_mode(False)
+
     def set_edit_mode(self, on: bool) -> None:
         self.edit_mode = on and self.model.editable
         for act in (self.save_action, self.revert_action):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from PySide6.QtCore import QPoint
+from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QStyleOptionGraphicsItem
 
@@ -14,8 +14,9 @@ from app.maps.model import MapModel
 from app.maps.tiles import PMTilesSource
 from app.site.loader import load_site
 from app.site.model import CameraKind
+from app.users import EDIT_MAP, Role, User, can
 from tests.maps.helpers import pmtiles_file, png, tile_colour, write_small_site
-from tests.maps.test_map_view import _close, _make_view
+from tests.maps.test_map_view import _close, _make_view, _mouse
 from widgets.map_view import ICON_R, QtMapView
 
 KIND_OF = {
@@ -139,3 +140,60 @@ def test_pmtiles_background_from_the_site_file_is_drawn(qtbot, tmp_path: Path) -
             matched += 1
     assert matched >= len(probes) // 2, f"{matched} of {len(probes)} probes show their tile"
     view.shutdown()
+
+
+def _drag_marker(qtbot, view: QtMapView, camera_id: str, dy: int) -> QPoint:
+    vp = view.view.viewport()
+    start = view.marker_view_pos(camera_id)
+    _mouse(vp, QEvent.Type.MouseButtonPress, start)
+    for d in (5, dy // 2, dy):
+        _mouse(vp, QEvent.Type.MouseMove, start + QPoint(0, d))
+    _mouse(vp, QEvent.Type.MouseButtonRelease, start + QPoint(0, dy))
+    return start
+
+
+def test_edit_control_is_for_supervisors_only(qtbot, tmp_path: Path, monkeypatch) -> None:
+    site = load_site(write_small_site(tmp_path / "site.yaml"))
+    before = (tmp_path / "site.yaml").read_text()
+    operator = MapModel(site)
+    operator.may_edit = can(User("ops", Role.OPERATOR), EDIT_MAP)
+    view = _make_view(qtbot, operator)
+    drags: list[str] = []
+    monkeypatch.setattr(view, "exec_drag", lambda drag: drags.append(drag.mimeData().text()))
+    assert not view.edit_button.isEnabled()
+    qtbot.mouseClick(view.edit_button, Qt.MouseButton.LeftButton)
+    assert not view.edit_mode
+    assert not view.edit_button.isChecked()
+    view.set_edit_mode(True)  # refused even when asked directly (a shortcut, a script)
+    assert not view.edit_mode
+    assert not view.edit_button.isChecked()
+    assert not view.save_action.isVisible()
+    # A drag takes the camera to the wall instead of moving it; [ and ] do not turn it.
+    heading = operator.marker("fix1").heading
+    start = _drag_marker(qtbot, view, "fix1", -30)
+    assert drags == ["fix1"]
+    assert view.marker_view_pos("fix1") == start
+    view.select("fix1")
+    view.view.setFocus()
+    qtbot.keyClick(view.view, Qt.Key.Key_BracketRight)
+    assert operator.marker("fix1").heading == heading
+    assert operator.pending_edits() == {}
+    assert (tmp_path / "site.yaml").read_text() == before
+
+    supervisor = MapModel(site)
+    supervisor.may_edit = can(User("boss", Role.SUPERVISOR), EDIT_MAP)
+    sview = _make_view(qtbot, supervisor)
+    assert sview.edit_button.isEnabled()
+    qtbot.mouseClick(sview.edit_button, Qt.MouseButton.LeftButton)
+    assert sview.edit_mode
+    assert sview.edit_button.isChecked()
+    start = _drag_marker(qtbot, sview, "fix1", -30)
+    assert (sview.marker_view_pos("fix1") - (start + QPoint(0, -30))).manhattanLength() <= 2
+    assert set(supervisor.pending_edits()) == {"fix1"}
+    # The role applied after the view is built (as at login) takes the control away at once.
+    sview.set_may_edit(can(User("ops", Role.OPERATOR), EDIT_MAP))
+    assert not sview.edit_button.isEnabled()
+    assert not sview.edit_mode
+    assert not sview.edit_button.isChecked()
+    sview.set_may_edit(can(User("boss", Role.SUPERVISOR), EDIT_MAP))
+    assert sview.edit_button.isEnabled()
