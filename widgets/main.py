@@ -260,8 +260,7 @@ def run_gui(args: argparse.Namespace) -> int:
     add_ptz_dock(window, ptz, bridge, supervisor=session.user.role == Role.SUPERVISOR)
     from app.users import EDIT_MAP, can
 
-    window.map.model.may_edit = can(session.user, EDIT_MAP)  # operators use the map, not edit it
-    window.map.view.edit_button.setEnabled(window.map.model.editable)
+    window.map.view.set_may_edit(can(session.user, EDIT_MAP))  # operators use the map only
     ptz.pose_listeners.append(map_cone_follower(window.map.model))
     discovery = start_stream_discovery(site, window, bridge)
     from widgets.walls import attach_supervision  # saved layouts, walls, sequences, audit
