@@ -175,6 +175,10 @@ class PtzPanel(QWidget):
     # --- tour --------------------------------------------------------------------------------
 
     def _manual(self) -> None:
+        # Through the session when there is one, so every listener (this panel's tour, and
+        # any other) sees the same manual input as from the mouse, keys or joystick.
+        if self.session is not None:
+            self.session.manual_input.emit()
         if self.tour is not None:
             self.tour.stop("manual input")
 
