@@ -24,7 +24,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QApplication, QWidget
 
-from app.input.joystick import JoystickInput
+from app.input.joystick import JoystickInput, SettingsStore
 from app.layouts import ops
 from app.onvif.errors import OnvifError
 from app.onvif.model import PtzStatus
@@ -599,8 +599,10 @@ class PtzWallAttachment:
         registry: PtzRegistry | None = None,
         camera_ids: list[str] | None = None,
         joystick: bool = False,
+        user: str | None = None,
     ) -> None:
         self.wall = wall
+        self.user = user  # the Torrazzo login user: whose joystick settings apply
         self.bridge = bridge
         self.registry = registry or PtzRegistry()
         self.camera_ids = camera_ids or []
@@ -675,7 +677,7 @@ class PtzWallAttachment:
         return ctl.session if ctl is not None and ctl.tile.isVisible() else None
 
     def _open_joystick(self) -> None:
-        js = JoystickInput(self._focused_session, self.on_action)
+        js = JoystickInput(self._focused_session, self.on_action, SettingsStore(user=self.user))
         if not js.open():
             return
         self.joystick = js
@@ -756,11 +758,13 @@ def attach_ptz(
     registry: PtzRegistry | None = None,
     camera_ids: list[str] | None = None,
     joystick: bool | None = None,
+    user: str | None = None,
 ) -> PtzWallAttachment:
     """Make the wall's PTZ tiles steerable (and fixed tiles digitally zoomable).
 
-    ``joystick`` None: on unless the environment says TORRAZZO_JOYSTICK=0.
+    ``joystick`` None: on unless the environment says TORRAZZO_JOYSTICK=0. ``user``: the
+    login user, whose joystick settings file is used (see app.input.joystick.settings_path).
     """
     if joystick is None:
         joystick = os.environ.get("TORRAZZO_JOYSTICK", "1") != "0"
-    return PtzWallAttachment(wall, bridge, registry, camera_ids, joystick)
+    return PtzWallAttachment(wall, bridge, registry, camera_ids, joystick, user)

@@ -193,7 +193,13 @@ def test_digital_zoom_crop_stays_inside_the_picture() -> None:
 
 @contextlib.contextmanager
 def ptz_wall(
-    qtbot, fleet: Fleet, registry: PtzRegistry, tmp_path, cameras: list[str], joystick: bool = False
+    qtbot,
+    fleet: Fleet,
+    registry: PtzRegistry,
+    tmp_path,
+    cameras: list[str],
+    joystick: bool = False,
+    user: str | None = None,
 ) -> Iterator[tuple[QWidget, QtWall, PtzWallAttachment]]:
     """A 2x2 wall of ``cameras`` in a window beside a line edit (to take the focus away),
     with attach_ptz; no video (streams on a closed port, nothing is encoded or decoded)."""
@@ -225,7 +231,12 @@ def ptz_wall(
     window.show()
     qtbot.waitExposed(window)
     ptz = attach_ptz(
-        wall, bridge, registry, camera_ids=[c.id for c in site.cameras], joystick=joystick
+        wall,
+        bridge,
+        registry,
+        camera_ids=[c.id for c in site.cameras],
+        joystick=joystick,
+        user=user,
     )
     try:
         yield window, wall, ptz
@@ -422,3 +433,32 @@ def test_map_cone_follows_the_steered_dome(
         ptz.close()
         wall.close_feeds()
         engine.shutdown(2.0)
+
+
+def test_wall_joystick_preset_and_next_camera(
+    qtbot, fleet: Fleet, registry: PtzRegistry, tmp_path, monkeypatch
+) -> None:
+    from tests.ptz.virtual_stick import VirtualStick
+
+    monkeypatch.setenv("TORRAZZO_CONFIG_DIR", str(tmp_path / "cfg"))  # default button map
+    state = ptz_state(fleet, "dome")
+    state.presets["1"] = Preset("1", "Duomo", PtzPosition(0.3, -0.1, 0.2))
+    with ptz_wall(qtbot, fleet, registry, tmp_path, ["dome"], joystick=True, user="rossi") as (
+        _window,
+        wall,
+        ptz,
+    ):
+        assert ptz.joystick is not None
+        assert ptz.joystick.store.path == tmp_path / "cfg" / "joystick-rossi.json"
+        wall.model.apply(lambda lay: ops.focus(lay, 0))
+        stick = VirtualStick()
+        try:
+            # Hot-plug: the attachment's timer polls SDL and finds the stick.
+            qtbot.waitUntil(lambda: len(ptz.joystick.devices) == 1, timeout=10000)
+            stick.button(0, True)  # button 0: preset 1
+            qtbot.waitUntil(lambda: state.position() == PtzPosition(0.3, -0.1, 0.2), timeout=10000)
+            stick.button(5, True)  # button 5: next camera, in site order
+            qtbot.waitUntil(lambda: wall.model.layout.tiles[0].camera_id == "quad", timeout=10000)
+            assert wall.tiles[0].camera.id == "quad"
+        finally:
+            stick.detach()
