@@ -259,7 +259,9 @@ def run_gui(args: argparse.Namespace) -> int:
     from app.users import Role
     from widgets.ptz_panel import add_ptz_dock
 
-    add_ptz_dock(window, ptz, bridge, supervisor=session.user.role == Role.SUPERVISOR)
+    add_ptz_dock(
+        window, ptz, bridge, supervisor=session.user.role == Role.SUPERVISOR, tours_dir=state_dir
+    )
     from app.users import EDIT_MAP, can
 
     window.map.model.may_edit = can(session.user, EDIT_MAP)  # operators use the map, not edit it
