@@ -102,7 +102,20 @@ def test_drag_steers_the_dome_and_release_stops_it(qtbot, tile, ctl, fleet) -> N
     qtbot.waitUntil(
         lambda: state.position().pan > 0.03 and state.position().tilt > 0.01, timeout=3000
     )
-    assert ctl.overlay.grab().toImage().width() == W  # the arrow overlay paints
+    assert ctl.badge_text() == "PTZ"
+    # The arrow runs from the press point toward the cursor, thicker when faster: the
+    # overlay is opaque white on the arrow's midpoint and clear on the opposite side.
+    img = ctl.overlay.grab().toImage()
+    mid, opposite = centre + QPoint(50, -20), centre - QPoint(50, -20)
+    assert img.pixelColor(mid).alpha() > 150
+    assert img.pixelColor(mid).lightness() > 200
+    assert img.pixelColor(opposite).alpha() < 50
+    qtbot.mouseMove(tile, centre + QPoint(30, -12))  # slower: a thinner arrow
+    thin = ctl.overlay.grab().toImage()
+    across = [centre + QPoint(15, -6) + QPoint(0, d) for d in range(-8, 9)]
+    assert sum(thin.pixelColor(q).alpha() > 150 for q in across) < sum(
+        img.pixelColor(q).alpha() > 150 for q in across
+    )
     qtbot.mouseRelease(tile, Qt.MouseButton.LeftButton, pos=centre + QPoint(100, -40))
     qtbot.waitUntil(lambda: not state.moving()[0], timeout=500)
     assert ctl.drag_vector is None
@@ -147,7 +160,12 @@ def test_keys_steer_and_status_is_shown(qtbot, tile, ctl, fleet) -> None:
     qtbot.keyPress(tile, Qt.Key.Key_Plus)
     qtbot.waitUntil(lambda: state.position().zoom > 0.01, timeout=10000)
     qtbot.keyRelease(tile, Qt.Key.Key_Plus)
-    qtbot.waitUntil(lambda: not state.moving()[1], timeout=500)
+    qtbot.waitUntil(lambda: not state.moving()[1], timeout=10000)
+    zoomed = state.position().zoom
+    qtbot.keyPress(tile, Qt.Key.Key_Minus)  # the minus key zooms out
+    qtbot.waitUntil(lambda: state.position().zoom < zoomed - 0.005, timeout=10000)
+    qtbot.keyRelease(tile, Qt.Key.Key_Minus)
+    qtbot.waitUntil(lambda: not state.moving()[1], timeout=10000)
     # GetStatus at 2 Hz, off the GUI thread: the overlay shows where the dome is.
     pan_deg = state.position().pan * 180
     qtbot.waitUntil(lambda: f"P {pan_deg:+.1f}" in ctl.readout_text(), timeout=10000)
