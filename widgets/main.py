@@ -253,11 +253,15 @@ def run_gui(args: argparse.Namespace) -> int:
     window = MainWindow(site, model, engine, board, bridge, " (demo)" if fleet else "")
     from widgets.ptz_control import attach_ptz  # PTZ on dome tiles, digital zoom on others
 
-    ptz = attach_ptz(window.wall, bridge, camera_ids=[c.id for c in site.cameras])
+    ptz = attach_ptz(
+        window.wall, bridge, camera_ids=[c.id for c in site.cameras], user=session.user.name
+    )
     from app.users import Role
     from widgets.ptz_panel import add_ptz_dock
 
-    add_ptz_dock(window, ptz, bridge, supervisor=session.user.role == Role.SUPERVISOR)
+    add_ptz_dock(
+        window, ptz, bridge, supervisor=session.user.role == Role.SUPERVISOR, tours_dir=state_dir
+    )
     from app.users import EDIT_MAP, can
 
     window.map.view.set_may_edit(can(session.user, EDIT_MAP))  # operators use the map only

@@ -24,7 +24,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QApplication, QWidget
 
-from app.input.joystick import JoystickInput
+from app.input.joystick import JoystickInput, SettingsStore
 from app.layouts import ops
 from app.onvif.errors import OnvifError
 from app.onvif.model import PtzStatus
@@ -50,8 +50,12 @@ JOYSTICK_IDLE_MS = 500  # hot-plug polling while no joystick is connected
 STATUS_MS = 500  # GetStatus at 2 Hz while the tile is controlled
 CONTROLLED_FOR_S = 5.0  # after the last input the tile still counts as controlled
 ERROR_SHOWN_S = 6.0
+STOP_AT_EXIT_S = 2.0  # at most this long for the domes' Stops before closing the connections
 DIGITAL_ZOOM_MAX = 4.0
 DIGITAL_STEP = 1.25  # per wheel notch
+
+# Joystick button actions that steer the focused dome (see PtzWallAttachment.on_action).
+_MANUAL_ACTIONS = ("home", "stop")
 
 _ZOOM_IN_KEYS = {Qt.Key.Key_Plus, Qt.Key.Key_Equal}
 _ZOOM_OUT_KEYS = {Qt.Key.Key_Minus, Qt.Key.Key_Underscore}
@@ -290,7 +294,7 @@ class PtzTileController(QObject):
                 self.overlay.setGeometry(self.tile.rect())
                 return False
             if et == QEvent.Type.Hide:
-                self._release()
+                self._stop()
                 return False
             if et == QEvent.Type.MouseButtonPress:
                 return self._mouse_press(event)  # type: ignore[arg-type]
@@ -309,7 +313,7 @@ class PtzTileController(QObject):
             return self._key(event)  # type: ignore[arg-type]
         if et == QEvent.Type.FocusOut and watched is self.key_source:
             self._keys.clear()
-            self._release()
+            self._stop()
         return False
 
     def _mouse_press(self, e: QMouseEvent) -> bool:
@@ -428,8 +432,15 @@ class PtzTileController(QObject):
     # --- actions -------------------------------------------------------------------------
 
     def _release(self) -> None:
+        """The operator let go (a manual input: a running tour ends)."""
         if self.session is not None:
             self.session.release()
+
+    def _stop(self) -> None:
+        # Focus lost or tile hidden: Stop at once, but this is no operator input, so a tour
+        # started from the panel (clicking it takes the focus from the wall) keeps running.
+        if self.session is not None:
+            self.session.stop()
 
     def _touch(self) -> None:
         self._last_input = self._clock()
@@ -588,8 +599,10 @@ class PtzWallAttachment:
         registry: PtzRegistry | None = None,
         camera_ids: list[str] | None = None,
         joystick: bool = False,
+        user: str | None = None,
     ) -> None:
         self.wall = wall
+        self.user = user  # the Torrazzo login user: whose joystick settings apply
         self.bridge = bridge
         self.registry = registry or PtzRegistry()
         self.camera_ids = camera_ids or []
@@ -664,7 +677,7 @@ class PtzWallAttachment:
         return ctl.session if ctl is not None and ctl.tile.isVisible() else None
 
     def _open_joystick(self) -> None:
-        js = JoystickInput(self._focused_session, self.on_action)
+        js = JoystickInput(self._focused_session, self.on_action, SettingsStore(user=self.user))
         if not js.open():
             return
         self.joystick = js
@@ -685,9 +698,19 @@ class PtzWallAttachment:
             timer.setInterval(interval)
 
     def on_action(self, action: str) -> None:
-        """A joystick button: presets and home act on the focused dome; navigation on the wall."""
+        """A joystick button: presets and home act on the focused dome; navigation on the wall.
+
+        A preset, home or stop button is manual input: the dome's running tour ends first,
+        or its next step would take the dome away from where the operator sent it.
+        """
         model = self.wall.model  # type: ignore[attr-defined]
         ctl = self.focused_controller()
+        if (
+            ctl is not None
+            and ctl.session is not None
+            and (action in _MANUAL_ACTIONS or action.startswith("preset:"))
+        ):
+            ctl.session.manual_input.emit()
         if action == "next_tile":
             size = len(model.layout.tiles)
             nxt = (model.layout.focused + 1) % max(1, size)
@@ -704,6 +727,8 @@ class PtzWallAttachment:
                 ctl.track(ctl.ptz.goto_preset(action.partition(":")[2]))
             elif action == "home":
                 ctl.track(ctl.ptz.goto_home())
+            elif action == "stop" and ctl.session is not None:
+                ctl.session.stop()
 
     def controller_of(self, tile: QtTile) -> PtzTileController | None:
         entry = self.controllers.get(id(tile))
@@ -715,10 +740,15 @@ class PtzWallAttachment:
             self._joystick_timer.stop()
         if self.joystick is not None:
             self.joystick.close()
+        stops = []
         for _, _, ctl in self.controllers.values():
-            if ctl.session is not None:
-                ctl.session.close()
+            if ctl.session is not None and (stop := ctl.session.close()) is not None:
+                stops.append(stop)
         self.controllers.clear()
+        # Closing a client drops its waiting commands: a Stop queued behind a ContinuousMove
+        # still on the wire would be lost and the dome would turn until its Timeout. So the
+        # Stops go out first (bounded: an unreachable dome must not hold up the exit).
+        concurrent.futures.wait(stops, timeout=STOP_AT_EXIT_S)
         concurrent.futures.wait(self.registry.close(), timeout=1.0)
 
 
@@ -728,11 +758,13 @@ def attach_ptz(
     registry: PtzRegistry | None = None,
     camera_ids: list[str] | None = None,
     joystick: bool | None = None,
+    user: str | None = None,
 ) -> PtzWallAttachment:
     """Make the wall's PTZ tiles steerable (and fixed tiles digitally zoomable).
 
-    ``joystick`` None: on unless the environment says TORRAZZO_JOYSTICK=0.
+    ``joystick`` None: on unless the environment says TORRAZZO_JOYSTICK=0. ``user``: the
+    login user, whose joystick settings file is used (see app.input.joystick.settings_path).
     """
     if joystick is None:
         joystick = os.environ.get("TORRAZZO_JOYSTICK", "1") != "0"
-    return PtzWallAttachment(wall, bridge, registry, camera_ids, joystick)
+    return PtzWallAttachment(wall, bridge, registry, camera_ids, joystick, user)

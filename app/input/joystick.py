@@ -6,6 +6,7 @@ import ctypes
 import json
 import logging
 import os
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -82,11 +83,20 @@ def config_dir() -> Path:
     return Path(user_config_dir("torrazzo", appauthor=False))
 
 
+def settings_path(user: str | None = None) -> Path:
+    """The settings file of a Torrazzo login user (several operators share one desktop
+    account in a control room, so the OS user is not enough); without one, the OS user's."""
+    if not user:
+        return config_dir() / SETTINGS_FILE
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", user).strip("._") or "user"
+    return config_dir() / f"joystick-{slug}.json"
+
+
 class SettingsStore:
     """Per-user joystick settings: a default and overrides per device name, in JSON."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or config_dir() / SETTINGS_FILE
+    def __init__(self, path: Path | None = None, *, user: str | None = None) -> None:
+        self.path = path or settings_path(user)
         self.default = JoystickSettings()
         self.devices: dict[str, JoystickSettings] = {}
         self.load()

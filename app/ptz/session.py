@@ -97,17 +97,23 @@ class PtzSession:
         self.manual_input.emit()
         self.stop()
 
-    def stop(self) -> None:
-        """Stop now if the head may be moving (focus lost, tile changed, exit)."""
+    def stop(self) -> concurrent.futures.Future[bool] | None:
+        """Stop now if the head may be moving (focus lost, tile changed, exit).
+
+        Returns the Stop's future (None when no Stop was needed), so that an owner about to
+        close the connection can first let the Stop reach the device.
+        """
         with self._lock:
             self._wanted = None
             if self._sent is None:
-                return
+                return None
             self._sent = None
             self._last_send = self._clock()
             self.stops_sent += 1
-        self._track("Stop", self.controller.stop())
+        future = self.controller.stop()
+        self._track("Stop", future)
         self.sent.emit("stop", PtzVector.ZERO)
+        return future
 
     def tick(self) -> None:
         """Send a waiting change or the keep-alive when due."""
@@ -116,11 +122,12 @@ class PtzSession:
         if send is not None:
             self._send_move(send)
 
-    def close(self) -> None:
-        """Stop and accept no more input."""
-        self.stop()
+    def close(self) -> concurrent.futures.Future[bool] | None:
+        """Stop and accept no more input; the Stop's future, as for ``stop``."""
+        future = self.stop()
         with self._lock:
             self._closed = True
+        return future
 
     # --- internals ----------------------------------------------------------------------------
 

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", UserWarning)
-    sdl2 = pytest.importorskip("sdl2")
 
 from app.demo.fleet import Fleet
 from app.input.joystick import (
     JoystickInput,
     JoystickSettings,
     SettingsStore,
+    settings_path,
     shape,
     vector_from_axes,
 )
@@ -27,6 +21,7 @@ from app.ptz.factory import PtzRegistry
 from app.ptz.model import PtzVector
 from app.ptz.session import PtzSession
 from tests.ptz.helpers import RecordingPtzController, ptz_state
+from tests.ptz.virtual_stick import VirtualStick
 
 
 def test_dead_zone_curve_and_inversion() -> None:
@@ -55,25 +50,15 @@ def test_settings_are_saved_per_user_and_device(tmp_path: Path) -> None:
     assert SettingsStore(path).for_device("Axis T8311") == JoystickSettings()  # defaults
 
 
-class VirtualStick:
-    """An SDL virtual joystick: 3 axes, 8 buttons."""
-
-    def __init__(self) -> None:
-        self.index = sdl2.SDL_JoystickAttachVirtual(sdl2.SDL_JOYSTICK_TYPE_GAMECONTROLLER, 3, 8, 0)
-        assert self.index >= 0, sdl2.SDL_GetError()
-        self.handle = sdl2.SDL_JoystickOpen(self.index)
-        assert self.handle
-
-    def axis(self, axis: int, value: float) -> None:
-        raw = max(-32768, min(32767, round(value * 32767)))
-        assert sdl2.SDL_JoystickSetVirtualAxis(self.handle, axis, raw) == 0
-
-    def button(self, button: int, down: bool) -> None:
-        assert sdl2.SDL_JoystickSetVirtualButton(self.handle, button, int(down)) == 0
-
-    def detach(self) -> None:
-        sdl2.SDL_JoystickClose(self.handle)
-        sdl2.SDL_JoystickDetachVirtual(self.index)
+def test_each_login_user_has_own_settings_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TORRAZZO_CONFIG_DIR", str(tmp_path))
+    rossi, bianchi = SettingsStore(user="rossi"), SettingsStore(user="bianchi")
+    assert rossi.path != bianchi.path
+    assert rossi.path.parent == tmp_path
+    rossi.set_device("Pelco KBD300A", JoystickSettings(invert_tilt=True))
+    assert SettingsStore(user="rossi").for_device("Pelco KBD300A").invert_tilt
+    assert not SettingsStore(user="bianchi").for_device("Pelco KBD300A").invert_tilt
+    assert settings_path("../etc/passwd").parent == tmp_path  # a name is no path
 
 
 @pytest.fixture

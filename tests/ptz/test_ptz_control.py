@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLineEdit, QVBoxLayout, QWidget
 
 from app.demo.fleet import Fleet
-from app.demo.model import Fault
+from app.demo.model import Fault, Preset, PtzPosition
+from app.health import StatusBoard
 from app.layouts import ops
+from app.layouts.store import WallModel, load_wall_state
 from app.ptz.factory import PtzRegistry
 from app.ptz.model import PtzVector
 from app.ptz.pointing import FovModel
 from app.ptz.session import PtzSession
+from app.site.model import Stream, StreamRole
 from app.streams.engine import StreamEngine
 from app.streams.feed import TileFeed
-from tests.ptz.helpers import SITE, ptz_state
+from tests.ptz.helpers import SITE, FakeClock, ptz_state
 from widgets.bridge import MainThreadBridge
-from widgets.ptz_control import DigitalZoom, PtzTileController, joystick_vector
+from widgets.ptz_control import (
+    DigitalZoom,
+    PtzTileController,
+    PtzWallAttachment,
+    attach_ptz,
+    joystick_vector,
+)
+from widgets.ptz_panel import PtzPanel
 from widgets.tile import QtTile
+from widgets.wall import QtWall
 
 W, H = 640, 360
 
@@ -89,7 +102,20 @@ def test_drag_steers_the_dome_and_release_stops_it(qtbot, tile, ctl, fleet) -> N
     qtbot.waitUntil(
         lambda: state.position().pan > 0.03 and state.position().tilt > 0.01, timeout=3000
     )
-    assert ctl.overlay.grab().toImage().width() == W  # the arrow overlay paints
+    assert ctl.badge_text() == "PTZ"
+    # The arrow runs from the press point toward the cursor, thicker when faster: the
+    # overlay is opaque white on the arrow's midpoint and clear on the opposite side.
+    img = ctl.overlay.grab().toImage()
+    mid, opposite = centre + QPoint(50, -20), centre - QPoint(50, -20)
+    assert img.pixelColor(mid).alpha() > 150
+    assert img.pixelColor(mid).lightness() > 200
+    assert img.pixelColor(opposite).alpha() < 50
+    qtbot.mouseMove(tile, centre + QPoint(30, -12))  # slower: a thinner arrow
+    thin = ctl.overlay.grab().toImage()
+    across = [centre + QPoint(15, -6) + QPoint(0, d) for d in range(-8, 9)]
+    assert sum(thin.pixelColor(q).alpha() > 150 for q in across) < sum(
+        img.pixelColor(q).alpha() > 150 for q in across
+    )
     qtbot.mouseRelease(tile, Qt.MouseButton.LeftButton, pos=centre + QPoint(100, -40))
     qtbot.waitUntil(lambda: not state.moving()[0], timeout=500)
     assert ctl.drag_vector is None
@@ -134,7 +160,12 @@ def test_keys_steer_and_status_is_shown(qtbot, tile, ctl, fleet) -> None:
     qtbot.keyPress(tile, Qt.Key.Key_Plus)
     qtbot.waitUntil(lambda: state.position().zoom > 0.01, timeout=10000)
     qtbot.keyRelease(tile, Qt.Key.Key_Plus)
-    qtbot.waitUntil(lambda: not state.moving()[1], timeout=500)
+    qtbot.waitUntil(lambda: not state.moving()[1], timeout=10000)
+    zoomed = state.position().zoom
+    qtbot.keyPress(tile, Qt.Key.Key_Minus)  # the minus key zooms out
+    qtbot.waitUntil(lambda: state.position().zoom < zoomed - 0.005, timeout=10000)
+    qtbot.keyRelease(tile, Qt.Key.Key_Minus)
+    qtbot.waitUntil(lambda: not state.moving()[1], timeout=10000)
     # GetStatus at 2 Hz, off the GUI thread: the overlay shows where the dome is.
     pan_deg = state.position().pan * 180
     qtbot.waitUntil(lambda: f"P {pan_deg:+.1f}" in ctl.readout_text(), timeout=10000)
@@ -178,17 +209,19 @@ def test_digital_zoom_crop_stays_inside_the_picture() -> None:
     assert z.view((0.5, 0.5, 0.5, 0.5)) == (0.75, 0.5, 0.25, 0.25)
 
 
-def test_attach_ptz_follows_the_wall(qtbot, fleet: Fleet, registry: PtzRegistry, tmp_path) -> None:
-    import dataclasses
-
-    from app.health import StatusBoard
-    from app.layouts.store import WallModel, load_wall_state
-    from app.site.model import Stream, StreamRole
-    from widgets.ptz_control import attach_ptz
-    from widgets.wall import QtWall
-
+@contextlib.contextmanager
+def ptz_wall(
+    qtbot,
+    fleet: Fleet,
+    registry: PtzRegistry,
+    tmp_path,
+    cameras: list[str],
+    joystick: bool = False,
+    user: str | None = None,
+) -> Iterator[tuple[QWidget, QtWall, PtzWallAttachment]]:
+    """A 2x2 wall of ``cameras`` in a window beside a line edit (to take the focus away),
+    with attach_ptz; no video (streams on a closed port, nothing is encoded or decoded)."""
     site = fleet.site_for_client()
-    # No video needed here: streams on a closed port, so nothing is encoded or decoded.
     dead = (Stream(StreamRole.MAIN, "http://127.0.0.1:9/none.ts"),)
     site = dataclasses.replace(
         site,
@@ -202,16 +235,55 @@ def test_attach_ptz_follows_the_wall(qtbot, fleet: Fleet, registry: PtzRegistry,
     engine = StreamEngine()
     model = WallModel(load_wall_state(tmp_path / "wall.json"), [c.id for c in site.cameras])
     model.set_layout("2x2")
-    model.fill(["dome", "fixed", "dome2", "quad"])
+    model.fill(cameras)
     bridge = MainThreadBridge()
+    window = QWidget()
     wall = QtWall(model, site, engine, StatusBoard(engine), bridge)
-    qtbot.addWidget(wall)
-    wall.resize(800, 450)
-    wall.show()
+    other = QLineEdit(window)
+    other.setObjectName("elsewhere")
+    row = QVBoxLayout(window)
+    row.addWidget(wall)
+    row.addWidget(other)
+    qtbot.addWidget(window)
+    window.resize(800, 480)
+    window.show()
+    qtbot.waitExposed(window)
     ptz = attach_ptz(
-        wall, bridge, registry, camera_ids=[c.id for c in site.cameras], joystick=False
+        wall,
+        bridge,
+        registry,
+        camera_ids=[c.id for c in site.cameras],
+        joystick=joystick,
+        user=user,
     )
     try:
+        yield window, wall, ptz
+    finally:
+        ptz.close()
+        wall.close_feeds()
+        engine.shutdown(1.0)
+
+
+def steer_right(qtbot, wall: QtWall, session: PtzSession, state) -> int:
+    """Ctrl+Right on the wall until the dome turns; the device's command count then."""
+    session.controller.capabilities().result(10)  # connected (the first WSDL load is slow)
+    # A Timeout far beyond the test's waits: a dome seen stopping was stopped by Stop.
+    session.move_timeout_s = 30.0
+    wall.activateWindow()
+    wall.setFocus()
+    qtbot.waitUntil(wall.hasFocus, timeout=10000)
+    qtbot.keyPress(wall, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: state.moving()[0] and state.position().pan > 0.02, timeout=10000)
+    return int(state.moves)
+
+
+def test_attach_ptz_follows_the_wall(qtbot, fleet: Fleet, registry: PtzRegistry, tmp_path) -> None:
+    with ptz_wall(qtbot, fleet, registry, tmp_path, ["dome", "fixed", "dome2", "quad"]) as (
+        _window,
+        wall,
+        ptz,
+    ):
+        model = wall.model
         dome_ctl = ptz.controller_of(wall.tiles[0])
         fixed_ctl = ptz.controller_of(wall.tiles[1])
         assert dome_ctl is not None
@@ -221,13 +293,10 @@ def test_attach_ptz_follows_the_wall(qtbot, fleet: Fleet, registry: PtzRegistry,
         assert ptz.controller_of(wall.tiles[3]) is None  # a quad mosaic: no one lens
         # Steer the dome with the keyboard on the wall (Ctrl+arrow on a grid).
         state = ptz_state(fleet, "dome")
-        dome_ctl.ptz.capabilities().result(10)  # connected (the first WSDL load is slow)
-        wall.setFocus()
-        qtbot.keyPress(wall, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
-        qtbot.waitUntil(lambda: state.position().pan > 0.02, timeout=10000)
+        steer_right(qtbot, wall, dome_ctl.session, state)
         # The tile changes camera while the dome moves: it is stopped at once.
         model.apply(lambda lay: ops.assign(lay, 0, "fixed"))
-        qtbot.waitUntil(lambda: not state.moving()[0], timeout=500)
+        qtbot.waitUntil(lambda: not state.moving()[0], timeout=10000)
         assert ptz.controller_of(wall.tiles[0]) is not dome_ctl
         # Joystick buttons act on the focused tile and the wall.
         model.apply(lambda lay: ops.focus(lay, 2))
@@ -235,10 +304,60 @@ def test_attach_ptz_follows_the_wall(qtbot, fleet: Fleet, registry: PtzRegistry,
         assert model.layout.focused == 3
         ptz.on_action("next_camera")
         assert model.layout.tiles[3].camera_id == "fixed"  # after quad, in site order
-    finally:
+
+
+def test_focus_loss_and_exit_send_stop(
+    qtbot, fleet: Fleet, registry: PtzRegistry, tmp_path
+) -> None:
+    with ptz_wall(qtbot, fleet, registry, tmp_path, ["dome"]) as (window, wall, ptz):
+        ctl = ptz.controller_of(wall.tiles[0])
+        assert ctl is not None
+        assert ctl.session is not None
+        session, state = ctl.session, ptz_state(fleet, "dome")
+        # Focus moves to another widget while the key is held: Stop goes out at once.
+        before = steer_right(qtbot, wall, session, state)
+        stops = session.stops_sent
+        window.findChild(QLineEdit, "elsewhere").setFocus()
+        qtbot.waitUntil(lambda: not state.moving()[0], timeout=10000)
+        assert session.stops_sent == stops + 1
+        assert state.moves > before  # the device received the Stop (its Timeout is 30 s)
+        qtbot.keyRelease(wall, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
+        # Exit while the dome turns: close() stops it.
+        before = steer_right(qtbot, wall, session, state)
+        stops = session.stops_sent
         ptz.close()
-        wall.close_feeds()
-        engine.shutdown(1.0)
+        assert session.stops_sent == stops + 1
+        qtbot.waitUntil(lambda: not state.moving()[0], timeout=10000)
+        assert state.moves > before
+
+
+def test_joystick_preset_and_home_stop_a_running_tour(
+    qtbot, fleet: Fleet, registry: PtzRegistry, tmp_path
+) -> None:
+    state = ptz_state(fleet, "dome")
+    state.presets["1"] = Preset("1", "Duomo", PtzPosition(0.2, 0.0, 0.0))
+    state.presets["2"] = Preset("2", "Torrazzo", PtzPosition(-0.2, 0.1, 0.0))
+    with ptz_wall(qtbot, fleet, registry, tmp_path, ["dome"]) as (_window, wall, ptz):
+        ctl = ptz.controller_of(wall.tiles[0])
+        assert ctl is not None
+        assert ctl.session is not None
+        assert ctl.ptz is not None
+        clock = FakeClock()
+        panel = PtzPanel(ctl.ptz, MainThreadBridge(), session=ctl.session, clock=clock)
+        qtbot.addWidget(panel)
+        for action, where in (("preset:2", PtzPosition(-0.2, 0.1, 0.0)), ("home", PtzPosition())):
+            qtbot.waitUntil(lambda: panel.list.count() == 2, timeout=10000)
+            qtbot.mouseClick(panel.tour_button, Qt.MouseButton.LeftButton)
+            assert panel.tour is not None
+            assert panel.tour.running
+            qtbot.waitUntil(lambda: state.position() == PtzPosition(0.2, 0.0, 0.0), timeout=10000)
+            ptz.on_action(action)  # a joystick button
+            assert not panel.tour.running
+            qtbot.waitUntil(lambda w=where: state.position() == w, timeout=10000)
+            clock.advance(60.0)  # the tour's next step would be due now: none comes
+            qtbot.wait(300)
+            assert state.position() == where
+            assert "manual input" in panel.message.text()
 
 
 def test_ptz_dock_follows_the_focused_dome(
@@ -332,3 +451,32 @@ def test_map_cone_follows_the_steered_dome(
         ptz.close()
         wall.close_feeds()
         engine.shutdown(2.0)
+
+
+def test_wall_joystick_preset_and_next_camera(
+    qtbot, fleet: Fleet, registry: PtzRegistry, tmp_path, monkeypatch
+) -> None:
+    from tests.ptz.virtual_stick import VirtualStick
+
+    monkeypatch.setenv("TORRAZZO_CONFIG_DIR", str(tmp_path / "cfg"))  # default button map
+    state = ptz_state(fleet, "dome")
+    state.presets["1"] = Preset("1", "Duomo", PtzPosition(0.3, -0.1, 0.2))
+    with ptz_wall(qtbot, fleet, registry, tmp_path, ["dome"], joystick=True, user="rossi") as (
+        _window,
+        wall,
+        ptz,
+    ):
+        assert ptz.joystick is not None
+        assert ptz.joystick.store.path == tmp_path / "cfg" / "joystick-rossi.json"
+        wall.model.apply(lambda lay: ops.focus(lay, 0))
+        stick = VirtualStick()
+        try:
+            # Hot-plug: the attachment's timer polls SDL and finds the stick.
+            qtbot.waitUntil(lambda: len(ptz.joystick.devices) == 1, timeout=10000)
+            stick.button(0, True)  # button 0: preset 1
+            qtbot.waitUntil(lambda: state.position() == PtzPosition(0.3, -0.1, 0.2), timeout=10000)
+            stick.button(5, True)  # button 5: next camera, in site order
+            qtbot.waitUntil(lambda: wall.model.layout.tiles[0].camera_id == "quad", timeout=10000)
+            assert wall.tiles[0].camera.id == "quad"
+        finally:
+            stick.detach()

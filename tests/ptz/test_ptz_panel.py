@@ -10,9 +10,10 @@ from app.demo.model import Preset, PtzPosition
 from app.ptz.factory import PtzRegistry
 from app.ptz.model import PtzVector
 from app.ptz.session import PtzSession
+from app.ptz.tour import Tour, TourStep, load_tours
 from tests.ptz.helpers import FakeClock, ptz_state
 from widgets.bridge import MainThreadBridge
-from widgets.ptz_panel import PtzPanel
+from widgets.ptz_panel import PtzPanel, tours_file
 
 
 @pytest.fixture
@@ -78,3 +79,49 @@ def test_tour_runs_and_stops_on_manual_input(qtbot, dome) -> None:
     clock.advance(10.0)
     qtbot.wait(250)
     assert panel.tour.index == 1
+
+
+def test_tour_editor_saves_per_dome_and_runs_in_the_chosen_order(qtbot, dome, tmp_path) -> None:
+    ctl, state = dome
+    path = tours_file(tmp_path, "dome")
+    panel = PtzPanel(ctl, MainThreadBridge(), tours_path=path)
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: panel.list.count() == 2, timeout=10000)
+    # Duomo for 4 s, then Torrazzo for 7 s; then reorder: Torrazzo first.
+    panel.list.setCurrentRow(0)
+    panel.dwell.setValue(4.0)
+    qtbot.mouseClick(panel.add_step_button, Qt.MouseButton.LeftButton)
+    panel.list.setCurrentRow(1)
+    panel.dwell.setValue(7.0)
+    qtbot.mouseClick(panel.add_step_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.up_button, Qt.MouseButton.LeftButton)
+    panel.tour_name.setText("Ronda")
+    qtbot.mouseClick(panel.save_tour_button, Qt.MouseButton.LeftButton)
+    ronda = Tour("Ronda", (TourStep("2", 7.0), TourStep("1", 4.0)))
+    assert load_tours(path) == [ronda]
+    assert load_tours(tours_file(tmp_path, "dome2")) == []  # per dome
+    # A new panel (the dock rebuilt it) offers the saved tour; run it on a fake clock.
+    clock = FakeClock()
+    session = PtzSession(ctl)
+    again = PtzPanel(ctl, MainThreadBridge(), session=session, clock=clock, tours_path=path)
+    qtbot.addWidget(again)
+    qtbot.waitUntil(lambda: again.list.count() == 2, timeout=10000)
+    assert again.tour_choice.itemText(1) == "Ronda"
+    again.tour_choice.setCurrentIndex(1)
+    again.load_chosen_tour()
+    assert again.edited_steps() == ronda.steps
+    assert again.steps.item(0).text().startswith("Torrazzo")
+    qtbot.mouseClick(again.tour_button, Qt.MouseButton.LeftButton)
+    torrazzo, duomo = PtzPosition(-0.2, 0.1, 0.0), PtzPosition(0.2, 0.0, 0.0)
+    qtbot.waitUntil(lambda: state.position() == torrazzo, timeout=10000)
+    clock.advance(6.0)  # less than Torrazzo's 7 s: still there
+    qtbot.wait(300)
+    assert again.tour is not None
+    assert again.tour.index == 0
+    clock.advance(1.5)
+    qtbot.waitUntil(lambda: state.position() == duomo, timeout=10000)
+    clock.advance(4.5)  # Duomo's 4 s: back to the first step
+    qtbot.waitUntil(lambda: state.position() == torrazzo, timeout=10000)
+    assert again.tour.index == 0
+    qtbot.mouseClick(again.home_button, Qt.MouseButton.LeftButton)  # manual: the tour ends
+    assert not again.tour.running
