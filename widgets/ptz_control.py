@@ -59,6 +59,8 @@ _MANUAL_ACTIONS = ("home", "stop")
 
 _ZOOM_IN_KEYS = {Qt.Key.Key_Plus, Qt.Key.Key_Equal}
 _ZOOM_OUT_KEYS = {Qt.Key.Key_Minus, Qt.Key.Key_Underscore}
+# Held, these rack a motorised lens's focus (ONVIF Imaging on the tile's optic): far / near.
+_FOCUS_KEYS = {Qt.Key.Key_PageUp: 1.0, Qt.Key.Key_PageDown: -1.0}
 _ARROWS = {
     Qt.Key.Key_Left: (-1.0, 0.0),
     Qt.Key.Key_Right: (1.0, 0.0),
@@ -181,7 +183,8 @@ class PtzTileController(QObject):
     With a PtzSession (a dome or zoomable lens):
       press and drag = virtual joystick (speed grows with the distance from the press point,
       an arrow shows direction and speed); release stops. Click = centre there; Shift+drag
-      a box = zoom into it; wheel = zoom; arrows (see ``keys_plain``) and +/- = move/zoom.
+      a box = zoom into it; wheel = zoom; arrows (see ``keys_plain``) and +/- = move/zoom;
+      PageUp/PageDown held = focus far/near (a motorised lens's Imaging focus).
     Without one (a fixed camera): digital zoom: wheel and Shift+box zoom the picture, drag
       pans it, Home or 0 resets.
     Ctrl or Alt with a press leaves the tile its own drag (swap tiles).
@@ -217,6 +220,7 @@ class PtzTileController(QObject):
         self._last_input = -1e18
         self._status_pending = False
         self._keys: set[int] = set()
+        self._focus_held = False
         self._press: QPointF | None = None
         self._press_mods = Qt.KeyboardModifier.NoModifier
         self.drag_from: QPointF | None = None
@@ -256,6 +260,7 @@ class PtzTileController(QObject):
         """Stop the dome, remove the filters and the overlay (tile changed or closing)."""
         if self.session is not None:
             self.session.close()
+        self._stop_focus()
         for t in (self._tick, self._status_timer, self._wheel_timer, self._click_timer):
             t.stop()
         self.tile.removeEventFilter(self)
@@ -314,6 +319,7 @@ class PtzTileController(QObject):
         if et == QEvent.Type.FocusOut and watched is self.key_source:
             self._keys.clear()
             self._stop()
+            self._stop_focus()
         return False
 
     def _mouse_press(self, e: QMouseEvent) -> bool:
@@ -400,6 +406,8 @@ class PtzTileController(QObject):
                 )
                 return True
             return False
+        if key in _FOCUS_KEYS:
+            return self._focus_key(e, key)
         steer = key in _ZOOM_IN_KEYS or key in _ZOOM_OUT_KEYS
         if key in _ARROWS:
             plain = self._keys_plain()
@@ -415,6 +423,26 @@ class PtzTileController(QObject):
             self._keys.discard(int(key))
         self._steer_from_keys()
         return True
+
+    def _focus_key(self, e: QKeyEvent, key: Qt.Key) -> bool:
+        """PageUp/PageDown held: focus far/near; released: stop (Imaging has no timeout)."""
+        focus_move = getattr(self.ptz, "focus_move", None)
+        if focus_move is None:  # a controller without Imaging (e.g. a test double)
+            return False
+        if not e.isAutoRepeat():
+            self._touch()
+            if e.type() == QEvent.Type.KeyPress:
+                self._focus_held = True
+                self.track(focus_move(_FOCUS_KEYS[key] * KEY_SPEED))
+            else:
+                self._stop_focus()
+        return True
+
+    def _stop_focus(self) -> None:
+        stop = getattr(self.ptz, "focus_stop", None)
+        if self._focus_held and stop is not None:
+            self._focus_held = False
+            self.track(stop())
 
     def _steer_from_keys(self) -> None:
         assert self.session is not None

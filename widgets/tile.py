@@ -166,14 +166,7 @@ class QtTileOverlay(CachedOverlay):
             p.setPen(QColor(200, 200, 200))
             p.drawText(QRect(6, line, r.width() - 12, line), Qt.AlignmentFlag.AlignVCenter, hood)
         # one status badge for the device, bottom right
-        summary = camera_status(tile.pane_states())
-        label = str(summary).upper()
-        role = tile.feed.role
-        if summary == CameraStatus.LIVE and role is not None:
-            label = f"LIVE · {role}" if not tile.is_mosaic else f"LIVE · {len(tile.panes)} optics"
-        elif summary == CameraStatus.DEGRADED:
-            up = sum(1 for s in tile.pane_states() if s == StreamState.LIVE)
-            label = f"DEGRADED · {up}/{len(tile.panes)} optics"
+        summary, label = self.badge()
         bw = fm.horizontalAdvance(label) + 14
         badge = QRect(r.width() - bw - 6, r.height() - line - 4, bw, line)
         p.setPen(Qt.PenStyle.NoPen)
@@ -187,6 +180,20 @@ class QtTileOverlay(CachedOverlay):
         if tile.show_stats:
             self._draw_stats(p, r, tile, line)
         self._draw_focus(p, r)
+
+    def badge(self) -> tuple[CameraStatus, str]:
+        """The device's one status badge: its summary state and text ("DEGRADED · 3/4 optics")."""
+        tile = self._tile
+        states = tile.pane_states()
+        summary = camera_status(states)
+        label = str(summary).upper()
+        role = tile.feed.role
+        if summary == CameraStatus.LIVE and role is not None:
+            label = f"LIVE · {role}" if not tile.is_mosaic else f"LIVE · {len(tile.panes)} optics"
+        elif summary == CameraStatus.DEGRADED:
+            up = sum(1 for s in states if s == StreamState.LIVE)
+            label = f"DEGRADED · {up}/{len(tile.panes)} optics"
+        return summary, label
 
     def _draw_load_badge(
         self, p: QPainter, tile: QtTile, advance: Callable[[str], int], line: int, top: int

@@ -593,6 +593,7 @@ def attach_supervision(
 
     library.edited.connect(lambda op, details: audit_safely(LAYOUT_EDIT, op=op, **details))
     from widgets.export import TileActions, add_export_action
+    from widgets.optic_actions import add_optic_actions
     from widgets.wall_config import TileSequenceMenu
 
     saved = SavedLayouts(window, library, user)
@@ -686,6 +687,8 @@ def attach_supervision(
         seq = TileSequenceMenu(m, library, site, user, view, status)
         acts.entries.append(seq.add_to)  # type: ignore[attr-defined]
         keep.append(seq)
+    # "All optics" on the toolbar, and the optic entries after the sequence in the tile menu.
+    add_optic_actions(window, window.wall, main_actions)  # type: ignore[attr-defined]
     if ptz is not None:
         keep.append(_audit_ptz_takeovers(ptz, model, audit_safely))
     sup = Supervision(

@@ -3,9 +3,18 @@
 from app.onvif.client import OnvifClient, discover_streams
 from app.onvif.errors import OnvifError, OnvifErrorKind
 from app.onvif.loop import OnvifLoop, shared_loop
-from app.onvif.model import MediaProfile, PtzCapabilities, PtzPresetInfo, PtzStatus
+from app.onvif.model import (
+    FocusCapabilities,
+    FocusStatus,
+    MediaProfile,
+    PtzCapabilities,
+    PtzPresetInfo,
+    PtzStatus,
+)
 
 __all__ = [
+    "FocusCapabilities",
+    "FocusStatus",
     "MediaProfile",
     "OnvifClient",
     "OnvifError",

@@ -14,6 +14,8 @@ from app.onvif.errors import OnvifError, OnvifErrorKind, map_error
 from app.onvif.loop import OnvifLoop, shared_loop
 from app.onvif.model import (
     DiscoveredStream,
+    FocusCapabilities,
+    FocusStatus,
     MediaProfile,
     PtzCapabilities,
     PtzPresetInfo,
@@ -148,6 +150,7 @@ class OnvifClient:
         self._cam: Any = None
         self._media: Any = None
         self._ptz: Any = None
+        self._imaging: Any = None
         self._profiles: list[MediaProfile] | None = None
         self._connect_lock: asyncio.Lock | None = None
         self._pending: dict[str, tuple[Callable[[], Awaitable[Any]], asyncio.Future[bool]]] = {}
@@ -224,9 +227,15 @@ class OnvifClient:
             self._ptz = await self._call("PTZ service", self._cam.create_ptz_service())
         return self._ptz
 
+    async def _imaging_service(self) -> Any:
+        await self._connect()
+        if self._imaging is None:
+            self._imaging = await self._call("Imaging service", self._cam.create_imaging_service())
+        return self._imaging
+
     async def _forget_connection(self) -> None:
         cam, self._cam = self._cam, None
-        self._media = self._ptz = None
+        self._media = self._ptz = self._imaging = None
         self._profiles = None
         if cam is not None:
             try:
@@ -341,15 +350,22 @@ class OnvifClient:
     # --- PTZ: motion (ordered, newest waiting command wins) --------------------------------
 
     def _motion(
-        self, profile: str, what: str, make: Callable[[Any], Awaitable[Any]]
+        self,
+        profile: str,
+        what: str,
+        make: Callable[[Any], Awaitable[Any]],
+        service: Callable[[], Awaitable[Any]] | None = None,
     ) -> concurrent.futures.Future[bool]:
+        """Queue one command for ``profile`` (any queue key); ``service`` gives its SOAP port."""
+        get_service = service or self._ptz_service
+
         async def enqueue() -> bool:
             loop = asyncio.get_running_loop()
             done: asyncio.Future[bool] = loop.create_future()
 
             async def send() -> None:
-                ptz = await self._ptz_service()
-                await self._call(what, make(ptz))
+                port = await get_service()
+                await self._call(what, make(port))
 
             old = self._pending.pop(profile, None)
             if old is not None and not old[1].done():
@@ -451,6 +467,60 @@ class OnvifClient:
     def goto_home(self, profile: str) -> concurrent.futures.Future[bool]:
         params = {"ProfileToken": profile}
         return self._motion(profile, "GotoHomePosition", lambda ptz: ptz.GotoHomePosition(params))
+
+    # --- Imaging: the focus motor of an optic's lens ---------------------------------------
+
+    def focus_capabilities(self, optic: int = 0) -> concurrent.futures.Future[FocusCapabilities]:
+        """The focus motor of ``optic``'s video source (GetMoveOptions); NOT_SUPPORTED without."""
+
+        async def run() -> FocusCapabilities:
+            profile = await self._profile_for(optic, need_ptz=False)
+            imaging = await self._imaging_service()
+            opts = await self._call(
+                "GetMoveOptions",
+                imaging.GetMoveOptions({"VideoSourceToken": profile.source_token}),
+            )
+            continuous = _get(opts, "Continuous")
+            speed = _range(continuous, "Speed", Range(-1.0, 1.0))
+            return FocusCapabilities(profile.source_token, continuous is not None, speed)
+
+        return self._submit(self._guarded("focus capabilities", run))
+
+    def focus_move(self, source_token: str, speed: float) -> concurrent.futures.Future[bool]:
+        """Imaging Move with a Continuous focus speed (+ far, - near) until ``focus_stop``.
+
+        Queued like PTZ motion (per video source), so a Stop is never overtaken by a Move.
+        """
+        params = {"VideoSourceToken": source_token, "Focus": {"Continuous": {"Speed": speed}}}
+        return self._motion(
+            f"imaging:{source_token}",
+            "Imaging Move",
+            lambda imaging: imaging.Move(params),
+            self._imaging_service,
+        )
+
+    def focus_stop(self, source_token: str) -> concurrent.futures.Future[bool]:
+        params = {"VideoSourceToken": source_token}
+        return self._motion(
+            f"imaging:{source_token}",
+            "Imaging Stop",
+            lambda imaging: imaging.Stop(params),
+            self._imaging_service,
+        )
+
+    def focus_status(self, source_token: str) -> concurrent.futures.Future[FocusStatus]:
+        async def run() -> FocusStatus:
+            imaging = await self._imaging_service()
+            s = await self._call(
+                "Imaging GetStatus", imaging.GetStatus({"VideoSourceToken": source_token})
+            )
+            focus = _get(s, "FocusStatus20")
+            return FocusStatus(
+                position=float(_get(focus, "Position", 0.0) or 0.0),
+                moving=str(_get(focus, "MoveStatus", "IDLE")) == "MOVING",
+            )
+
+        return self._submit(self._guarded("Imaging GetStatus", run))
 
     # --- PTZ: queries and preset management ------------------------------------------------
 

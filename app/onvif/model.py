@@ -65,6 +65,21 @@ class PtzStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class FocusCapabilities:
+    """A lens's focus motor (ONVIF Imaging), found through the optic's video source."""
+
+    source_token: str
+    continuous: bool  # Move with Continuous speed (the only kind the client drives)
+    speed_range: Range = Range(-1.0, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class FocusStatus:
+    position: float  # device units (the demo: 0 near … 1 far)
+    moving: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PtzPresetInfo:
     token: str
     name: str

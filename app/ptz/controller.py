@@ -8,7 +8,13 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar, runtime_checkable
 
 from app.onvif.client import OnvifClient
-from app.onvif.model import PtzCapabilities, PtzPresetInfo, PtzStatus
+from app.onvif.model import (
+    FocusCapabilities,
+    FocusStatus,
+    PtzCapabilities,
+    PtzPresetInfo,
+    PtzStatus,
+)
 from app.ptz.model import PtzVector
 
 log = logging.getLogger(__name__)
@@ -60,6 +66,7 @@ class OnvifPtzController:
         self.client = client
         self.optic = optic
         self._caps: Future[PtzCapabilities] | None = None
+        self._focus_caps: Future[FocusCapabilities] | None = None
 
     def capabilities(self) -> Future[PtzCapabilities]:
         caps = self._caps
@@ -139,3 +146,49 @@ class OnvifPtzController:
 
     def set_home(self) -> Future[None]:
         return self._then(lambda c: self.client.set_home(c.profile_token))
+
+    # --- the lens's focus motor (ONVIF Imaging on this optic's video source) ----------------
+
+    def focus_capabilities(self) -> Future[FocusCapabilities]:
+        caps = self._focus_caps
+        if caps is None or (caps.done() and caps.exception() is not None):
+            caps = self._focus_caps = self.client.focus_capabilities(self.optic)
+        return caps
+
+    def _then_focus(self, call: Callable[[FocusCapabilities], Future[T]]) -> Future[T]:
+        out: Future[T] = Future()
+        out.set_running_or_notify_cancel()
+
+        def on_caps(f: Future[FocusCapabilities]) -> None:
+            try:
+                inner = call(f.result())
+            except BaseException as exc:  # cancelled, no focus motor, or camera down
+                out.set_exception(exc)
+                return
+            inner.add_done_callback(lambda g: _relay(g, out))
+
+        self.focus_capabilities().add_done_callback(on_caps)
+        return out
+
+    def focus_move(self, speed: float) -> Future[bool]:
+        """Drive focus continuously (+ far, - near, in [-1, 1]) until ``focus_stop``."""
+
+        def call(c: FocusCapabilities) -> Future[bool]:
+            return self.client.focus_move(c.source_token, c.speed_range.clamp(speed))
+
+        return self._then_focus(call)
+
+    def focus_stop(self) -> Future[bool]:
+        return self._then_focus(lambda c: self.client.focus_stop(c.source_token))
+
+    def focus_status(self) -> Future[FocusStatus]:
+        return self._then_focus(lambda c: self.client.focus_status(c.source_token))
+
+
+def _relay(g: Future[T], out: Future[T]) -> None:
+    if g.cancelled():
+        out.cancel()
+    elif (e := g.exception()) is not None:
+        out.set_exception(e)
+    else:
+        out.set_result(g.result())

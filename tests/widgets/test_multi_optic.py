@@ -14,7 +14,7 @@ from app.layouts import ops
 from app.layouts.store import WallModel, load_wall_state, save_wall_state
 from app.site.loader import REFERENCE_SITE, load_site
 from app.streams.engine import StreamEngine
-from app.streams.status import StreamState
+from app.streams.status import CameraStatus, StreamState
 from app.streams.urls import open_url
 from app.streams.worker import StreamOptions
 from tests.helpers import start_fleet_on_free_port
@@ -119,7 +119,12 @@ def test_a_dead_optic_shows_the_device_degraded(qtbot, fleet, tmp_path: Path) ->
         tile = win.wall.tiles[0]
         qtbot.waitUntil(lambda: tile.pane_states().count(StreamState.LIVE) == 3, timeout=20000)
         qtbot.waitUntil(lambda: tile.pane_states()[1] == StreamState.OFFLINE, timeout=10000)
-        qtbot.waitUntil(lambda: win.tree.camera_state(QUAD) == "degraded", timeout=5000)
+        qtbot.waitUntil(lambda: win.tree.camera_state(QUAD) == "degraded", timeout=10000)
+        # The tile's one status badge says how many of the device's optics are up.
+        qtbot.waitUntil(
+            lambda: tile.overlay.badge() == (CameraStatus.DEGRADED, "DEGRADED · 3/4 optics"),
+            timeout=10000,
+        )
     finally:
         win.close()
         engine.shutdown(2.0)
