@@ -134,6 +134,14 @@ def test_run_seconds_writes_stats_and_restores_the_layout(rtsp_server, tmp_path:
     assert cam1["stream"] == "sub"  # a 3x3 tile is small: the sub stream
     assert cam1["frames_presented"] > 25
     assert cam1["latency_ms_median"] is not None
+    # Rates and drops: the test server sends 25 fps; 5 s gives at least a few seconds of it.
+    assert 10 <= cam1["fps_decoded"] <= 35
+    assert 0 < cam1["fps_presented"] <= 35
+    assert cam1["frames_decoded"] >= cam1["frames_presented"] - 1
+    assert 0 <= cam1["dropped_replaced"] <= cam1["frames_decoded"]
+    assert cam1["lost_network"] >= 0
+    dead = tiles["dead"]
+    assert (dead["fps_decoded"], dead["fps_presented"], dead["dropped_replaced"]) == (0.0, 0.0, 0)
     assert tiles["dead"]["status"] == "offline"
     assert tiles["dead"]["frames_presented"] == 0
     # Next start without --layout: the 3x3 layout and its cameras come back.
