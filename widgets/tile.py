@@ -30,6 +30,7 @@ from app.site.model import Camera, Site, StreamRole
 from app.streams.feed import TileFeed
 from app.streams.frames import FrameRequest
 from app.streams.load_policy import LoadLevel
+from app.streams.notice import notice_lines
 from app.streams.stats import percentile
 from app.streams.status import NOT_LIVE, CameraStatus, StreamState, StreamStatus, camera_status
 from widgets.style import state_colour
@@ -104,6 +105,7 @@ class QtTileOverlay(CachedOverlay):
         self._tile = tile
         self._clock_at: tuple[QRect, QFont] | None = None
         self._clock_cache: tuple[int, tuple[QRect, QFont], QPointF, QImage] | None = None
+        self.notice: list[str] = []
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
         self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground, True)
 
@@ -262,19 +264,8 @@ class QtTileOverlay(CachedOverlay):
         return tile.show_stats or any(p.feed.status.state in NOT_LIVE for p in tile.panes)
 
     def _draw_notice(self, p: QPainter, r: QRect, status: StreamStatus, compact: bool) -> None:
-        lines = []
-        if status.state == StreamState.CONNECTING:
-            lines.append("connecting…")
-        else:
-            since = (
-                datetime.fromtimestamp(status.since).strftime("%H:%M:%S") if status.since else "?"
-            )
-            lines.append(f"{status.state} since {since}")
-            if status.reason:
-                lines.append(status.reason)
-            if status.next_retry_at is not None and not compact:
-                wait = max(0, round(status.next_retry_at - time.time()))
-                lines.append(f"next retry in {wait} s" if wait else "retrying now")
+        lines = notice_lines(status, time.time(), compact)
+        self.notice = lines  # the last notice drawn, as the operator reads it (tests)
         p.setPen(QColor(255, 255, 255))
         p.drawText(
             r.adjusted(8, 8, -8, -8),

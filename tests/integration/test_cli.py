@@ -8,19 +8,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+from app.demo.model import VirtualCamera, VirtualOptic
+from tests.demo.onvif_testserver import OnvifTestServer
 from tests.sites import write_rtsp_site
 
 ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
 
 
-def _torrazzo(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def _torrazzo(
+    *args: str, timeout: float = 90, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     code = "import sys; from widgets.main import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=ENV,
+        env={**ENV, **(env or {})},
     )
 
 
@@ -46,6 +50,53 @@ def test_probe_reports_every_camera_and_fails_for_a_dead_one(rtsp_server, tmp_pa
     assert run.returncode == 0, run.stdout + run.stderr
     assert "3 of 3 streams live" in run.stdout
     assert "640x360" in run.stdout
+
+
+def test_probe_resolves_onvif_only_cameras_and_reports_unreachable_ones(
+    rtsp_server, tmp_path: Path
+) -> None:
+    """A camera given only by its ONVIF address is probed through the streams its device
+    reports; one whose ONVIF endpoint does not answer is reported with the reason, exit 1."""
+    camera = VirtualCamera("onv", "ONVIF only", "Centro", "fixed-dome", [VirtualOptic(0, "F", 0.0)])
+    base = f"rtsp://127.0.0.1:{rtsp_server.port}"
+    with OnvifTestServer(
+        camera, username="op", password="pw", stream_uri=lambda i, role: f"{base}/cam1/{role}"
+    ) as onvif:
+        site = tmp_path / "onvif.yaml"
+        site.write_text(
+            f"""schema_version: 1
+name: ONVIF site
+credentials:
+  cam:
+    username: env:TORRAZZO_PROBE_USER
+    password: env:TORRAZZO_PROBE_PASSWORD
+neighbourhoods:
+  - id: centro
+    name: Centro
+cameras:
+  - id: onv
+    name: ONVIF only
+    neighbourhood: centro
+    kind: fixed-dome
+    onvif: {{host: 127.0.0.1, port: {onvif.port}, credential: cam}}
+"""
+        )
+        env = {"TORRAZZO_PROBE_USER": "op", "TORRAZZO_PROBE_PASSWORD": "pw"}
+        run = _torrazzo("probe", "--site", str(site), "--json", "--timeout", "2", env=env)
+        assert run.returncode == 0, run.stdout + run.stderr
+        [result] = json.loads(run.stdout)
+        assert result["camera"] == "onv"
+        assert result["status"] == "live"
+        assert result["url"].endswith("/cam1/main")
+        assert (result["width"], result["height"]) == (1280, 720)
+        # The same camera with a dead ONVIF endpoint: reported, not skipped, and exit 1.
+        site.write_text(site.read_text().replace(f"port: {onvif.port}", "port: 9"))
+        run = _torrazzo("probe", "--site", str(site), "--timeout", "2", env=env)
+        assert run.returncode == 1, run.stdout + run.stderr
+        assert "onv" in run.stdout
+        assert "ONVIF stream discovery failed: " in run.stdout
+        assert "0 of 1 streams live, 1 failed" in run.stdout
+        assert onvif.invalid == []
 
 
 def test_bad_site_file_names_file_line_and_field(tmp_path: Path) -> None:
@@ -83,6 +134,14 @@ def test_run_seconds_writes_stats_and_restores_the_layout(rtsp_server, tmp_path:
     assert cam1["stream"] == "sub"  # a 3x3 tile is small: the sub stream
     assert cam1["frames_presented"] > 25
     assert cam1["latency_ms_median"] is not None
+    # Rates and drops: the test server sends 25 fps; 5 s gives at least a few seconds of it.
+    assert 10 <= cam1["fps_decoded"] <= 35
+    assert 0 < cam1["fps_presented"] <= 35
+    assert cam1["frames_decoded"] >= cam1["frames_presented"] - 1
+    assert 0 <= cam1["dropped_replaced"] <= cam1["frames_decoded"]
+    assert cam1["lost_network"] >= 0
+    dead = tiles["dead"]
+    assert (dead["fps_decoded"], dead["fps_presented"], dead["dropped_replaced"]) == (0.0, 0.0, 0)
     assert tiles["dead"]["status"] == "offline"
     assert tiles["dead"]["frames_presented"] == 0
     # Next start without --layout: the 3x3 layout and its cameras come back.

@@ -39,6 +39,13 @@ def test_frames_arrive_with_stats_and_latency(engine: StreamEngine, rtsp_server)
     assert st.latency_ms_median is not None
     assert 0 < st.latency_ms_median < 1000
     assert st.time_to_first_frame_ms is not None
+    # Decoding takes measurable time; the newest frame is fresh on a live 25 fps stream
+    # (generous bound: a loaded CI machine may lag, a frozen stream would be seconds old).
+    assert st.decode_ms > 0
+    assert st.last_frame_age is not None
+    assert 0 <= st.last_frame_age < 1.5
+    assert st.frames_lost >= 0
+    assert st.frames_replaced >= 0
 
 
 def test_yuv_request_and_h265(engine: StreamEngine, rtsp_server) -> None:

@@ -115,3 +115,71 @@ def test_built_binary_reports_its_version(bundle: Path) -> None:
     assert result.returncode == 0, result.stderr
     if sys.platform != "win32":  # windowed there: no stdout
         assert result.stdout.strip() == f"torrazzo {app.__version__}"
+
+
+def test_bundle_has_the_xcb_platform_and_its_gl_integrations(bundle: Path) -> None:
+    """Without xcb the binary starts only offscreen on a real X11/XWayland desktop, and
+    without an xcbglintegration the GL video surface has no context there."""
+    plugins = INTERNAL / "PySide6" / "Qt" / "plugins"
+    assert (plugins / "platforms" / "libqxcb.so").is_file()
+    glx = sorted(p.name for p in (plugins / "xcbglintegrations").glob("libqxcb-*integration.so"))
+    assert glx, f"no xcbglintegrations in {plugins}"
+    assert any("glx" in n or "egl" in n for n in glx), glx
+    # xcb itself is a plugin over libQt6XcbQpa, which must travel with it.
+    assert list(INTERNAL.rglob("libQt6XcbQpa.so*"))
+
+
+def test_unpacked_bundle_is_under_300_mb(bundle: Path) -> None:
+    size = sum(p.lstat().st_size for p in bundle.rglob("*") if p.is_file() and not p.is_symlink())
+    assert 20 * 2**20 < size < 300 * 2**20, f"{size / 2**20:.0f} MiB"
+
+
+def test_install_script_installs_launcher_menu_entry_and_icons_then_uninstalls(
+    bundle: Path, tmp_path: Path
+) -> None:
+    prefix = tmp_path / "prefix"
+    script = ROOT / "packaging" / "linux" / "install.sh"
+    env = {k: v for k, v in os.environ.items() if k != "XDG_DATA_HOME"}
+    env["HOME"] = str(tmp_path / "home")  # nothing may land in the real home directory
+
+    def install(*extra: str) -> subprocess.CompletedProcess[str]:
+        args = ["sh", str(script), "--user", "--prefix", str(prefix), "--bundle", str(bundle)]
+        return subprocess.run([*args, *extra], capture_output=True, text=True, timeout=300, env=env)
+
+    run = install()
+    assert run.returncode == 0, run.stdout + run.stderr
+    opt = prefix / "opt" / "torrazzo"
+    launcher = prefix / "bin" / "torrazzo"
+    assert (opt / "torrazzo").is_file()
+    assert launcher.is_symlink()
+    assert launcher.resolve() == (opt / "torrazzo").resolve()
+    version = subprocess.run(
+        [str(launcher), "--version"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == f"torrazzo {app.__version__}"
+
+    desktop = prefix / "share" / "applications" / "torrazzo.desktop"
+    entry = dict(line.split("=", 1) for line in desktop.read_text().splitlines() if "=" in line)
+    assert "@" not in desktop.read_text()  # every placeholder filled in
+    assert entry["Exec"] == str(opt / "torrazzo")
+    assert entry["TryExec"] == str(opt / "torrazzo")
+    assert entry["Icon"] == "torrazzo"
+    assert entry["Type"] == "Application"
+
+    icons = prefix / "share" / "icons" / "hicolor"
+    for s in (48, 128, 256):
+        png = icons / f"{s}x{s}" / "apps" / "torrazzo.png"
+        data = png.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", png
+        # IHDR width and height, big-endian, right after the signature and chunk header.
+        assert (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) == (s, s)
+    assert "<svg" in (icons / "scalable" / "apps" / "torrazzo.svg").read_text()
+
+    run = install("--uninstall")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not opt.exists()
+    assert not launcher.exists()
+    assert not launcher.is_symlink()
+    assert not desktop.exists()
+    assert list(icons.rglob("torrazzo.*")) == []

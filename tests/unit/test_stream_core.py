@@ -7,6 +7,7 @@ import random
 
 import av
 import numpy as np
+import pytest
 
 from app.site.model import StreamRole
 from app.streams.frames import FrameSlot, PixelFormat, VideoFrame
@@ -104,6 +105,53 @@ def test_errors_map_to_states_with_reasons() -> None:
     )
     assert auth.state == StreamState.UNAUTHORIZED
     assert classify_error(RuntimeError("weird"), 0.1, 5).state == StreamState.ERROR
+
+
+def _ffmpeg_error(code: int) -> Exception:
+    """The exception PyAV itself raises for FFmpeg's error ``code`` (a negative AVERROR)."""
+    try:
+        av.error.err_check(code)
+    except Exception as exc:
+        return exc
+    raise AssertionError(f"err_check({code}) did not raise")
+
+
+AVERROR_EOF = -0x20464F45  # FFERRTAG('E','O','F',' ')
+
+
+@pytest.mark.parametrize(
+    ("exc", "state", "reason"),
+    [
+        (
+            av.error.DecoderNotFoundError(-0x43454400, "Decoder not found"),
+            StreamState.UNSUPPORTED,
+            "unsupported codec",
+        ),
+        (_ffmpeg_error(-errno.EHOSTUNREACH), StreamState.OFFLINE, "unreachable"),
+        (_ffmpeg_error(-errno.ENETUNREACH), StreamState.OFFLINE, "unreachable"),
+        (_ffmpeg_error(-errno.ECONNRESET), StreamState.OFFLINE, "closed"),
+        (_ffmpeg_error(AVERROR_EOF), StreamState.OFFLINE, "closed"),
+        (EOFError(), StreamState.OFFLINE, "closed"),
+        (_ffmpeg_error(-errno.ECONNREFUSED), StreamState.OFFLINE, "connection refused"),
+    ],
+    ids=[
+        "decoder-not-found",
+        "ehostunreach",
+        "enetunreach",
+        "econnreset",
+        "av-eof",
+        "eof",
+        "refused",
+    ],
+)
+def test_ffmpeg_errors_map_to_states_and_reasons(
+    exc: Exception, state: StreamState, reason: str
+) -> None:
+    # A quick failure (0.1 s of a 5 s timeout): the errno decides, not the elapsed time.
+    status = classify_error(exc, 0.1, 5)
+    assert status.state == state, status
+    assert reason in status.reason, status
+    assert status.since > 0
 
 
 def test_camera_status_summary() -> None:

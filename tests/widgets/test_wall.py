@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from app.streams.status import StreamState
 from app.streams.worker import StreamOptions
 from tests.sites import write_rtsp_site
 from widgets.bridge import MainThreadBridge
+from widgets.camera_tree import CAMERA_ID_ROLE
 from widgets.main_window import MainWindow
 from widgets.tile import CAMERA_MIME, TILE_MIME
 
@@ -41,6 +43,10 @@ def window(qtbot, rtsp_server, tmp_path: Path):
 def _drop(widget, mime_type: str, payload: str) -> None:
     mime = QMimeData()
     mime.setData(mime_type, payload.encode())
+    _drop_mime(widget, mime)
+
+
+def _drop_mime(widget, mime: QMimeData) -> None:
     centre = QPointF(widget.width() / 2, widget.height() / 2)
     event = QDropEvent(
         centre,
@@ -75,6 +81,20 @@ def test_dead_camera_tile_says_offline_with_reason(window, qtbot) -> None:
     assert dead.feed.status.reason == "connection refused"
     assert dead.feed.status.next_retry_at is not None
     qtbot.waitUntil(lambda: win.tree.camera_state("dead") == "offline", timeout=5000)
+    # What the tile says: the state with its start time, the reason, when the next retry comes.
+    overlay = dead.overlay
+    qtbot.waitUntil(lambda: len(overlay.notice) == 3, timeout=10000)
+    assert re.fullmatch(r"offline since \d\d:\d\d:\d\d", overlay.notice[0]), overlay.notice
+    assert overlay.notice[1] == "connection refused"
+    assert re.fullmatch(r"next retry in \d+ s|retrying now", overlay.notice[2]), overlay.notice
+    # The notice is drawn: white text over the dimmed centre of the overlay.
+    image = overlay.cached_image()
+    w, h = image.width(), image.height()
+    band = [
+        image.pixelColor(x, y) for x in range(w // 4, 3 * w // 4) for y in range(h // 3, 2 * h // 3)
+    ]
+    assert any(c.red() > 200 and c.green() > 200 and c.blue() > 200 for c in band)
+    assert any(c.alpha() > 100 and c.value() < 40 for c in band)  # the dimming veil
 
 
 def test_drag_camera_onto_tile_and_swap_tiles(window, qtbot) -> None:
@@ -138,3 +158,64 @@ def test_tree_search_filters_cameras(window) -> None:
         for c in range(proxy.rowCount(group)):
             visible.append(proxy.index(c, 0, group).data())
     assert visible == ["Camera three HEVC"]
+
+
+def test_ctrl_i_toggles_the_statistics_overlay(window, qtbot) -> None:
+    win, _engine, _model = window
+    tile = win.wall.tiles[0]
+    qtbot.waitUntil(lambda: tile.feed.stats() is not None and tile.presented > 5, timeout=15000)
+    win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=5000)
+    before = tile.overlay.cached_image().copy()
+    assert not tile.show_stats
+    qtbot.keyClick(win, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+    assert win.stats_action.isChecked()
+    assert win.wall.show_stats
+    assert tile.show_stats
+    qtbot.waitUntil(lambda: tile.overlay.cached_image() != before, timeout=5000)
+    qtbot.keyClick(win, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+    assert not win.stats_action.isChecked()
+    assert not tile.show_stats
+
+
+def test_f11_toggles_full_screen(window, qtbot) -> None:
+    win, _engine, _model = window
+    win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=5000)
+    assert not win.isFullScreen()
+    qtbot.keyClick(win, Qt.Key.Key_F11)
+    qtbot.waitUntil(win.isFullScreen, timeout=5000)
+    qtbot.keyClick(win, Qt.Key.Key_F11)
+    qtbot.waitUntil(lambda: not win.isFullScreen(), timeout=5000)
+
+
+def test_double_click_maximises_and_a_second_restores(window, qtbot) -> None:
+    win, _engine, model = window
+    tiles = win.wall.tiles
+    qtbot.mouseDClick(tiles[2], Qt.MouseButton.LeftButton)
+    assert model.layout.maximized == 2
+    qtbot.waitUntil(lambda: not tiles[0].isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: tiles[2].width() > win.wall.width() * 0.9, timeout=5000)
+    qtbot.mouseDClick(tiles[2], Qt.MouseButton.LeftButton)
+    assert model.layout.maximized is None
+    qtbot.waitUntil(lambda: all(t.isVisible() for t in tiles), timeout=5000)
+    qtbot.waitUntil(lambda: tiles[2].width() < win.wall.width() * 0.6, timeout=5000)
+
+
+def test_drag_from_the_camera_tree_onto_a_tile(window, qtbot) -> None:
+    """The tree model's own mimeData, as a real drag from the tree carries it."""
+    win, _engine, model = window
+    tree = win.tree
+    found = tree.model.match(
+        tree.model.index(0, 0), CAMERA_ID_ROLE, "cam3", 1, Qt.MatchFlag.MatchRecursive
+    )
+    assert found
+    mime = tree.model.mimeData([found[0]])
+    assert CAMERA_MIME in mime.formats()
+    target = win.wall.tiles[0]
+    assert target.camera is not None
+    assert target.camera.id == "cam1"
+    _drop_mime(target, mime)
+    assert model.layout.tiles[0].camera_id == "cam3"
+    qtbot.waitUntil(lambda: target.camera is not None and target.camera.id == "cam3", timeout=5000)
+    qtbot.waitUntil(lambda: target.feed.status.state == StreamState.LIVE, timeout=15000)
