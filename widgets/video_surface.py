@@ -254,6 +254,7 @@ class RasterVideoSurface(QWidget):
         self._blit_key: tuple[int, ...] = ()
         self._blit_pos = QPointF()
         self._blit_bars: list[QRectF] = []
+        self._blit_rect = QRect()  # the picture's part of the widget (logical pixels)
         self.setAutoFillBackground(False)
         # Every pixel is painted in paintEvent (black bars included): skip Qt's background erase.
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
@@ -293,7 +294,15 @@ class RasterVideoSurface(QWidget):
         if (frame.source_width, frame.source_height) != self._source:
             self._source = (frame.source_width, frame.source_height)
             self._maybe_announce_request()
-        self.update()
+        key = (w, h, self.width(), self.height(), frame.source_width, frame.source_height)
+        if key == self._blit_key and self.view == FULL_VIEW:
+            # Same geometry as the last paint: repaint only the picture. The black bars and
+            # the overlay parts beside it are already in the backing store; repainting them
+            # cost a memset of the bars and a blend of the overlay bands per frame (a
+            # maximised 1080p tile: 1.6 MB of bars, ~25 % of the GUI thread's time).
+            self.update(self._blit_rect)
+        else:
+            self.update()
 
     def _fit_for(self, frame: VideoFrame) -> tuple[int, int]:
         return fit_size(frame.source_width, frame.source_height, *_device_size(self))
@@ -303,6 +312,7 @@ class RasterVideoSurface(QWidget):
         self._image = None
         self._pixels = None
         self._new = False
+        self._blit_key = ()  # the next picture repaints the whole widget
         self.update()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
@@ -374,6 +384,9 @@ class RasterVideoSurface(QWidget):
             )
             self._blit_bars = _bars(self.width(), self.height(), target, dpr)
             self._blit_pos = QPointF(target.x() / dpr, target.y() / dpr)
+            self._blit_rect = QRectF(
+                target.x() / dpr, target.y() / dpr, target.width() / dpr, target.height() / dpr
+            ).toAlignedRect()
             self._blit_key = key
             for bar in self._blit_bars:
                 painter.fillRect(bar, _BLACK)
