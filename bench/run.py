@@ -25,6 +25,7 @@ from typing import Any
 
 import psutil
 
+from app.streams.worker import fit_size
 from bench import metrics
 from bench.metrics import Check, fmt
 
@@ -345,6 +346,12 @@ def calibrate_sizes(
     for t in json.loads(out.read_text()).get("tiles", []):
         if t.get("camera") and t.get("visible"):
             w, h = t.get("surface_size", [0, 0])
+            # The picture's size on screen: the tile's box at the stream's aspect ratio, as
+            # the application scales it (until 2026-11 the floor scaled to the whole box,
+            # 1.6x the pixels of a 4x4 tile's picture: a floor higher than the least work).
+            src = (int(t.get("width") or 0), int(t.get("height") or 0))
+            if src[0] and src[1]:
+                w, h = fit_size(*src, int(w), int(h))
             sizes[t["camera"]] = (int(w), int(h))
     return sizes
 

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import QWidget
 from app.site.model import Camera, Site, StreamRole
 from app.streams.feed import TileFeed
 from app.streams.frames import FrameRequest
-from app.streams.load_policy import LoadLevel
+from app.streams.load_policy import LoadLevel, LoadReason
 from app.streams.stats import percentile
 from app.streams.status import NOT_LIVE, CameraStatus, StreamState, StreamStatus, camera_status
 from widgets.style import state_colour
@@ -198,7 +198,8 @@ class QtTileOverlay(CachedOverlay):
         what = "KEY FRAMES" if feed.load_level == LoadLevel.KEYFRAMES else "SUB"
         label = f"{what} · {feed.load_reason or 'load'}"
         if advance(label) + 20 > tile.width():  # a small tile: the short form
-            label = f"{'KEY' if feed.load_level == LoadLevel.KEYFRAMES else 'SUB'} · CPU"
+            why = "start" if feed.load_reason == LoadReason.STARTING else "CPU"
+            label = f"{'KEY' if feed.load_level == LoadLevel.KEYFRAMES else 'SUB'} · {why}"
         box = QRect(4, top + 3, advance(label) + 12, line)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(215, 140, 0, 230))

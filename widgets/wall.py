@@ -19,7 +19,7 @@ from app.site.model import Camera, Site
 from app.streams.engine import StreamEngine
 from app.streams.feed import TileFeed
 from app.streams.frames import FrameSlot, frame_wake
-from app.streams.load_policy import LoadPolicy, TileLoad
+from app.streams.load_policy import LoadPolicy, LoadReason, TileLoad
 from app.streams.stats import percentile
 from app.streams.urls import redact
 from widgets.bridge import MainThreadBridge
@@ -28,6 +28,9 @@ from widgets.tile import QtTile
 # The display clock runs when a decoder wakes it (a frame landed) and, while frames come
 # densely (a big wall), every DISPLAY_INTERVAL_MS instead, so that one pass shows several.
 DISPLAY_INTERVAL_MS = 10
+# More cameras than this on the wall: open them on key frames and admit them to full rate
+# a few at a time (LoadPolicy's staged start). A 4x4 wall starts at full rate at once.
+STAGED_START_ABOVE = 16
 _WAKE_EVENT = QEvent.Type(QEvent.registerEventType())
 
 
@@ -105,13 +108,21 @@ class QtWall(QWidget):
         self._lateness: deque[tuple[float, float]] = deque(maxlen=200)  # (time, ms late)
         self._last_tick = -1.0  # no pass yet
         self.load_policy = LoadPolicy()
+        self._start_keyframes = False  # whether _new_feed's feeds start on key frames
         self._on_model_changed(model.layout)
 
     # -- model → view -----------------------------------------------------------------------
     def _on_model_changed(self, layout: Layout) -> None:
         if layout.spec.name != self._spec_name or layout.spec != self._spec:
             self._rebuild(layout)  # custom grids can share a name with a different shape
+        shown = sum(1 for c in layout.tiles if c.camera_id) if layout.maximized is None else 1
         for tile, content in zip(self.tiles, layout.tiles, strict=True):
+            # A big wall starts its newly shown cameras on key frames (LoadPolicy's staged
+            # start); the focused tile, and every tile of a small wall, at full rate.
+            staged = shown > STAGED_START_ABOVE and tile.index != layout.focused
+            self._start_keyframes = staged  # for the feeds show_camera makes (_new_feed)
+            for pane in tile.panes:
+                pane.feed.start_keyframes = staged
             camera = self._cameras.get(content.camera_id) if content.camera_id else None
             tile.show_camera(camera, content.optic)
             tile.focused = tile.index == layout.focused
@@ -119,7 +130,9 @@ class QtWall(QWidget):
         self._place(layout)
 
     def _new_feed(self) -> TileFeed:
-        return TileFeed(self._engine, self._board)
+        feed = TileFeed(self._engine, self._board)
+        feed.start_keyframes = self._start_keyframes
+        return feed
 
     def _rebuild(self, layout: Layout) -> None:
         for tile in self.tiles:
@@ -188,6 +201,7 @@ class QtWall(QWidget):
                         role=feed.role,
                         has_sub=feed.has_sub,
                         lag_ms=feed.lag_ms,
+                        starting=feed.load_reason == LoadReason.STARTING,
                     )
                 )
         now = time.monotonic()
