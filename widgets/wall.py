@@ -206,18 +206,20 @@ class QtWall(QWidget):
                 )
         now = time.monotonic()
         recent = [late for t, late in self._lateness if now - t <= 1.0]
-        # A starved GUI thread runs its display clock late or not at all: a wake-up waiting
-        # since then counts too.
-        stalled = 0.0
-        if self._wake.pending:
-            stalled = (now - self._wake.fired_at) * 1000
-        elif self._timer.isActive():
-            stalled = (now - self._due) * 1000
-        late = max(percentile(recent, 95) or 0.0, stalled)
+        late = max(percentile(recent, 95) or 0.0, self.display_stall_ms(now))
         for key, decision in self.load_policy.update(loads, late).items():
             tile, feed = panes[key]
             feed.set_load(decision.level, decision.reason)
             tile.overlay.update()
+
+    def display_stall_ms(self, now: float) -> float:
+        """How long a due display pass has been waiting (a starved GUI thread runs its
+        display clock late or not at all); 0 while it sleeps with nothing to show."""
+        if self._timer.isActive():  # polling while frames come densely (still unarmed)
+            return max(0.0, (now - self._due) * 1000)
+        if self._wake.pending:  # asleep, and a frame's wake-up is waiting to be handled
+            return max(0.0, (now - self._wake.fired_at) * 1000)
+        return 0.0
 
     def _on_wake(self) -> None:
         """A decoder's wake-up event: a frame landed (possibly several since)."""

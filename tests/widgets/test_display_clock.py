@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from app.streams.feed import TileFeed
 from app.streams.frames import FrameSlot, PixelFormat, VideoFrame
 from app.streams.load_policy import LoadConfig, LoadLevel, LoadPolicy, LoadReason
 from widgets.bridge import MainThreadBridge
-from widgets.wall import STAGED_START_ABOVE, QtWall
+from widgets.wall import DISPLAY_INTERVAL_MS, STAGED_START_ABOVE, QtWall
 
 
 class SlotFeed(TileFeed):
@@ -161,6 +162,26 @@ def test_a_busy_gui_thread_never_blocks_the_decoder_and_wake_ups_coalesce(qtbot,
     assert surface.presented == presented0 + 1  # only the newest picture is shown
     assert slot.replaced == 199
     assert wall.ticks - ticks0 <= 3  # one coalesced wake-up, not one per frame
+
+
+def test_a_dense_wall_polls_on_its_timer_and_is_not_taken_for_stalled(qtbot, wall_for) -> None:
+    """Frames coming more often than every 2 intervals switch the clock to its timer; the
+    load policy's stall measure then counts from the timer's due time, not from the last
+    wake-up (which may be long past: a busy wall sends none while the timer runs)."""
+    wall, slot = wall_for(1, "1x1")
+    qtbot.waitUntil(lambda: wall.tiles[0].camera is not None)
+    t0 = time.monotonic() - 100.0  # passes "long after" the wake-ups: the clock is ours
+    slot.put(_frame(1))
+    wall._display_pass(t0, t0)
+    slot.put(_frame(2))
+    wall._display_pass(t0 + 0.005, t0 + 0.005)  # 5 ms after the last pass: dense
+    assert wall._timer.isActive()
+    due = t0 + 0.005 + DISPLAY_INTERVAL_MS / 1000
+    assert wall.display_stall_ms(due + 0.004) == pytest.approx(4.0, abs=0.5)
+    wall._timer.stop()
+    wall._display_pass(t0 + 1.0, t0 + 1.0)  # nothing new: asleep until the next frame
+    assert not wall._timer.isActive()
+    assert wall.display_stall_ms(t0 + 2.0) == 0.0
 
 
 def _has_amber(image, width: int, height: int) -> bool:
