@@ -249,7 +249,9 @@ class RasterVideoSurface(QWidget):
         self._last_request = self.wanted_request()
         # Drawn over the picture in the same paint (the tile's overlays, see QtTile): one
         # paint per frame instead of one per overlay widget.
-        self.overlay_painter: Callable[[QPainter], None] | None = None
+        # Called with the painter and the repainted rectangle (logical pixels): a picture-only
+        # repaint skips the overlay parts beside the picture, still in the backing store.
+        self.overlay_painter: Callable[[QPainter, QRect], None] | None = None
         # Geometry of the last unscaled blit, reused while the sizes stay the same.
         self._blit_key: tuple[int, ...] = ()
         self._blit_pos = QPointF()
@@ -343,7 +345,7 @@ class RasterVideoSurface(QWidget):
                 self._paint_fitted(painter, image, frame, key)
         finally:
             if self.overlay_painter is not None:
-                self.overlay_painter(painter)
+                self.overlay_painter(painter, event.rect())
             painter.end()
         if self._new and self._frame is not None:
             self._new = False

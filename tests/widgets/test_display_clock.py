@@ -232,3 +232,40 @@ def test_a_small_wall_starts_at_full_rate(qtbot, wall_for) -> None:
     wall, _slot = wall_for(16, "4x4")
     assert all(t.feed.load_level == LoadLevel.FULL for t in wall.tiles)
     assert all(t.feed.load_reason == LoadReason.NONE for t in wall.tiles)
+
+
+def test_picture_only_repaints_keep_the_overlay_over_the_picture(qtbot, wall_for) -> None:
+    """After the first frame a tile repaints only its picture; what lies beside the picture
+    (black bars, the overlay's name bar) stays as first painted, in the backing store."""
+    wall, slot = wall_for(1, "1x1")
+    tile = wall.tiles[0]
+    surface = tile.panes[0].surface
+    qtbot.waitUntil(lambda: tile.camera is not None)
+    # A source as wide as the tile and much flatter: black bars above and below the picture,
+    # and the overlay's top bar (name) partly over the bar, not the picture.
+    shown: list[int] = []
+    surface.frame_presented.connect(lambda seq, _t: shown.append(seq))
+    src_w, src_h = surface.width(), surface.height() // 3
+
+    def frame(seq: int, value: int) -> VideoFrame:
+        data = np.full((src_h, src_w, 4), value, dtype=np.uint8)
+        return VideoFrame(seq, src_w, src_h, PixelFormat.BGRA, data, src_w, src_h, 0.0)
+
+    for seq in range(1, 6):
+        slot.put(frame(seq, 40 * seq))
+        qtbot.waitUntil(lambda s=seq: s in shown, timeout=30_000)
+    assert surface._blit_rect.height() < surface.height()  # the picture-only path ran
+    image = wall.screen().grabWindow(wall.winId()).toImage()
+    origin = surface.mapTo(wall, surface.rect().topLeft())
+    middle = image.pixelColor(origin.x() + surface.width() // 2, origin.y() + surface.height() // 2)
+    assert abs(middle.red() - 200) <= 2  # the newest picture
+    top = image.pixelColor(origin.x() + surface.width() // 2, origin.y() + 2)
+    assert top.red() < 40  # the black bar above the picture, painted once, still there
+    # The camera's name (the overlay's top bar, over the black bar here) was drawn with the
+    # first full paint and is kept: light text pixels in the tile's top rows.
+    brightest = max(
+        image.pixelColor(origin.x() + x, origin.y() + y).red()
+        for x in range(0, min(200, surface.width()))
+        for y in range(0, 16)
+    )
+    assert brightest > 150
