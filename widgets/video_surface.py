@@ -257,6 +257,7 @@ class RasterVideoSurface(QWidget):
         self._blit_pos = QPointF()
         self._blit_bars: list[QRectF] = []
         self._blit_rect = QRect()  # the picture's part of the widget (logical pixels)
+        self._fast = False  # the current picture has the last paint's geometry (show_frame)
         self.setAutoFillBackground(False)
         # Every pixel is painted in paintEvent (black bars included): skip Qt's background erase.
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
@@ -275,6 +276,7 @@ class RasterVideoSurface(QWidget):
         Used for one optic of a composite (mosaic) stream and for digital zoom.
         """
         self.view = _clamp_view(view)
+        self._fast = False
         self._maybe_announce_request()
         self.update()
 
@@ -297,7 +299,8 @@ class RasterVideoSurface(QWidget):
             self._source = (frame.source_width, frame.source_height)
             self._maybe_announce_request()
         key = (w, h, self.width(), self.height(), frame.source_width, frame.source_height)
-        if key == self._blit_key and self.view == FULL_VIEW:
+        self._fast = key == self._blit_key and self.view == FULL_VIEW
+        if self._fast:
             # Same geometry as the last paint: repaint only the picture. The black bars and
             # the overlay parts beside it are already in the backing store; repainting them
             # cost a memset of the bars and a blend of the overlay bands per frame (a
@@ -315,10 +318,12 @@ class RasterVideoSurface(QWidget):
         self._pixels = None
         self._new = False
         self._blit_key = ()  # the next picture repaints the whole widget
+        self._fast = False
         self.update()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        self._fast = False
         self._maybe_announce_request()
 
     def _maybe_announce_request(self) -> None:
@@ -334,9 +339,11 @@ class RasterVideoSurface(QWidget):
             if image is None or frame is None:
                 painter.fillRect(self.rect(), _BLACK)
                 return
-            key = (image.width(), image.height(), self.width(), self.height())
-            key += (frame.source_width, frame.source_height)
-            if key == self._blit_key and self.view == FULL_VIEW:
+            key: tuple[int, ...] = ()
+            if not self._fast:  # else show_frame found the same sizes as the last paint
+                key = (image.width(), image.height(), self.width(), self.height())
+                key += (frame.source_width, frame.source_height)
+            if self._fast or (key == self._blit_key and self.view == FULL_VIEW):
                 # The common case, once per video frame: same sizes as the last paint.
                 for bar in self._blit_bars:
                     painter.fillRect(bar, _BLACK)

@@ -118,7 +118,10 @@ class TileFeed:
                 return frame
         if self._handle is None:
             return None
-        frame = self._handle.slot.latest(self._last_seq)
+        slot = self._handle.slot
+        if slot.seq <= self._last_seq:
+            return None  # nothing new: no lock taken (most polls of a big wall)
+        frame = slot.latest(self._last_seq)
         if frame is not None:
             self._last_seq = frame.seq
         return frame

@@ -138,6 +138,9 @@ class FrameSlot:
         self._frame: VideoFrame | None = None
         self._taken_seq = -1
         self.replaced = 0  # frames overwritten before any view took them
+        # The newest frame's seq, read without the lock by views polling many slots (a
+        # stale read only delays a frame to the next display pass, which its wake-up brings).
+        self.seq = -1
         self._request = FrameRequest()
 
     @property
@@ -154,6 +157,7 @@ class FrameSlot:
             if self._frame is not None and self._frame.seq > self._taken_seq:
                 self.replaced += 1
             self._frame = frame
+            self.seq = frame.seq
         FrameSlot.generation = next(_generations)
         frame_wake.notify()
 
@@ -169,3 +173,4 @@ class FrameSlot:
     def clear(self) -> None:
         with self._lock:
             self._frame = None
+            self.seq = -1
