@@ -188,6 +188,7 @@ def app_command() -> list[str]:
 
 
 APP_PATH: str | None = None  # --app-path: run the application from another checkout
+FLOOR_BOX = False  # --floor-box: the floor scales to the whole tile box (before 2026-11)
 
 
 def app_env(workdir: Path) -> dict[str, str]:
@@ -350,7 +351,7 @@ def calibrate_sizes(
             # the application scales it (until 2026-11 the floor scaled to the whole box,
             # 1.6x the pixels of a 4x4 tile's picture: a floor higher than the least work).
             src = (int(t.get("width") or 0), int(t.get("height") or 0))
-            if src[0] and src[1]:
+            if src[0] and src[1] and not FLOOR_BOX:
                 w, h = fit_size(*src, int(w), int(h))
             sizes[t["camera"]] = (int(w), int(h))
     return sizes
