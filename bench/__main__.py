@@ -38,7 +38,14 @@ def main(argv: list[str] | None = None) -> int:
         help="run the application from this source tree (e.g. an older commit unpacked with "
         "git archive) to compare before and after; the server and the floor stay these",
     )
+    ap.add_argument(
+        "--floor-box",
+        action="store_true",
+        help="the floor as before 2026-11: scale to the whole tile box, not the picture's "
+        "size in it (more pixels: a higher floor), to compare with older tables",
+    )
     args = ap.parse_args(argv)
+    run.FLOOR_BOX = args.floor_box
     if args.app_path:
         run.APP_PATH = str(args.app_path.resolve())
     names = args.scenario or list(run.SCENARIOS)

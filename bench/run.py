@@ -25,6 +25,7 @@ from typing import Any
 
 import psutil
 
+from app.streams.worker import fit_size
 from bench import metrics
 from bench.metrics import Check, fmt
 
@@ -187,6 +188,7 @@ def app_command() -> list[str]:
 
 
 APP_PATH: str | None = None  # --app-path: run the application from another checkout
+FLOOR_BOX = False  # --floor-box: the floor scales to the whole tile box (before 2026-11)
 
 
 def app_env(workdir: Path) -> dict[str, str]:
@@ -345,6 +347,12 @@ def calibrate_sizes(
     for t in json.loads(out.read_text()).get("tiles", []):
         if t.get("camera") and t.get("visible"):
             w, h = t.get("surface_size", [0, 0])
+            # The picture's size on screen: the tile's box at the stream's aspect ratio, as
+            # the application scales it (until 2026-11 the floor scaled to the whole box,
+            # 1.6x the pixels of a 4x4 tile's picture: a floor higher than the least work).
+            src = (int(t.get("width") or 0), int(t.get("height") or 0))
+            if src[0] and src[1] and not FLOOR_BOX:
+                w, h = fit_size(*src, int(w), int(h))
             sizes[t["camera"]] = (int(w), int(h))
     return sizes
 
@@ -527,9 +535,16 @@ def _run_with_server(
     if tiles_end:
         stats_end_ns = max(tiles_end)
     tiles = metrics.tile_results(stats, mount_source, frames_log, stats_end_ns)
-    lateness = metrics.lateness_after(
-        stats.get("timer_lateness_ms", []), float(stats.get("timer_interval_ms", 10)), warmup_s
-    )
+    if "timer_lateness_t_s" in stats:  # a display clock woken by frames: a time per pass
+        lateness = [
+            late
+            for late, t in zip(stats["timer_lateness_ms"], stats["timer_lateness_t_s"], strict=True)
+            if t > warmup_s
+        ]
+    else:  # the 10 ms periodic display clock of older versions (--app-path)
+        lateness = metrics.lateness_after(
+            stats.get("timer_lateness_ms", []), float(stats.get("timer_interval_ms", 10)), warmup_s
+        )
     return RunResult(
         scenario=scenario,
         seconds=span,
@@ -639,7 +654,7 @@ def checks(results: dict[str, RunResult], long_run: bool) -> list[Check]:
             out.append(
                 Check(
                     name,
-                    "10 ms timer lateness p99",
+                    "display clock lateness p99",
                     f"{fmt(p99, ' ms', 1)} (max {fmt(s['timer_lateness_ms_max'], ' ms')})",
                     f"≤ {metrics.TIMER_P99_MAX_MS:.0f} ms",
                     None if p99 is None else p99 <= metrics.TIMER_P99_MAX_MS,

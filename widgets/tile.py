@@ -29,7 +29,7 @@ from PySide6.QtWidgets import QWidget
 from app.site.model import Camera, Site, StreamRole
 from app.streams.feed import TileFeed
 from app.streams.frames import FrameRequest
-from app.streams.load_policy import LoadLevel
+from app.streams.load_policy import LoadLevel, LoadReason
 from app.streams.notice import notice_lines
 from app.streams.stats import percentile
 from app.streams.status import NOT_LIVE, CameraStatus, StreamState, StreamStatus, camera_status
@@ -207,7 +207,8 @@ class QtTileOverlay(CachedOverlay):
         what = "KEY FRAMES" if feed.load_level == LoadLevel.KEYFRAMES else "SUB"
         label = f"{what} · {feed.load_reason or 'load'}"
         if advance(label) + 20 > tile.width():  # a small tile: the short form
-            label = f"{'KEY' if feed.load_level == LoadLevel.KEYFRAMES else 'SUB'} · CPU"
+            why = "start" if feed.load_reason == LoadReason.STARTING else "CPU"
+            label = f"{'KEY' if feed.load_level == LoadLevel.KEYFRAMES else 'SUB'} · {why}"
         box = QRect(4, top + 3, advance(label) + 12, line)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(215, 140, 0, 230))
@@ -311,9 +312,9 @@ class _Pane:
         self.surface = choose_surface_class()(tile)
         self.surface.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
         # Where this pane blits the opaque parts of the tile's composed overlays (see QtTile).
-        self.overlay_blits: list[tuple[QPointF, QRectF]] | None = None
+        self.overlay_blits: list[tuple[QPointF, QRectF, QRectF]] | None = None
         if isinstance(self.surface, RasterVideoSurface):
-            self.surface.overlay_painter = lambda p: tile.paint_overlays(p, self)
+            self.surface.overlay_painter = lambda p, dirty: tile.paint_overlays(p, self, dirty)
         self.surface.frame_presented.connect(self._on_presented)
         self.surface.request_changed.connect(self._on_request)
         self.surface.show()
@@ -527,7 +528,7 @@ class QtTile(QWidget):
             for pane in self.panes:  # only the clock moved on: it is drawn with the frame
                 pane.surface.update()
 
-    def paint_overlays(self, p: QPainter, pane: _Pane) -> None:
+    def paint_overlays(self, p: QPainter, pane: _Pane, dirty: QRect | None = None) -> None:
         """At the end of a surface's paint: the overlays over its part of the tile.
 
         All overlays are composed into one image per change, and only the parts of it that
@@ -556,15 +557,23 @@ class QtTile(QWidget):
                     target = QPointF(
                         (part.x() - pane_rect.x()) / dpr, (part.y() - pane_rect.y()) / dpr
                     )
-                    blits.append((target, QRectF(part)))
+                    area = QRectF(target.x(), target.y(), part.width() / dpr, part.height() / dpr)
+                    blits.append((target, QRectF(part), area))
             pane.overlay_blits = blits
-        for target, source in blits:
-            p.drawImage(target, image, source)
+        # ``dirty``: what the surface repaints (only the picture, on most frames); the parts
+        # outside it are still in the backing store. Skipping them saves a call each.
+        area_dirty = QRectF(dirty) if dirty is not None else None
+        for target, source, area in blits:
+            if area_dirty is None or area.intersects(area_dirty):
+                p.drawImage(target, image, source)
         clock = self.overlay.clock_image() if not self.overlay.isHidden() else None
         if clock is not None:
             pos, clock_image = clock
             geo = pane.surface.geometry()
-            p.drawImage(QPointF(pos.x() - geo.x(), pos.y() - geo.y()), clock_image)
+            at = QPointF(pos.x() - geo.x(), pos.y() - geo.y())
+            size = clock_image.deviceIndependentSize()
+            if area_dirty is None or QRectF(at, size).intersects(area_dirty):
+                p.drawImage(at, clock_image)
 
     def _compose(self) -> QImage:
         dpr = self.devicePixelRatioF()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from array import array
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QGridLayout, QWidget
 
@@ -18,21 +18,44 @@ from app.layouts.store import WallModel
 from app.site.model import Camera, Site
 from app.streams.engine import StreamEngine
 from app.streams.feed import TileFeed
-from app.streams.frames import FrameSlot
-from app.streams.load_policy import LoadPolicy, TileLoad
+from app.streams.frames import FrameSlot, frame_wake
+from app.streams.load_policy import LoadPolicy, LoadReason, TileLoad
 from app.streams.stats import percentile
 from app.streams.urls import redact
 from widgets.bridge import MainThreadBridge
 from widgets.tile import QtTile
 
-DISPLAY_INTERVAL_MS = 10  # display clock: picks up new frames; a 25 fps stream waits ≤ 10 ms
+# The display clock runs when a decoder wakes it (a frame landed) and, while frames come
+# densely (a big wall), every DISPLAY_INTERVAL_MS instead, so that one pass shows several.
+DISPLAY_INTERVAL_MS = 10
+# More cameras than this on the wall: open them on key frames and admit them to full rate
+# a few at a time (LoadPolicy's staged start). A 4x4 wall starts at full rate at once.
+STAGED_START_ABOVE = 16
+_WAKE_EVENT = QEvent.Type(QEvent.registerEventType())
+
+
+class _Waker(QObject):
+    """Receives the decoders' wake-up events (posted from their threads) in the GUI thread."""
+
+    def __init__(self, on_wake: Callable[[], None], parent: QObject) -> None:
+        super().__init__(parent)
+        self._on_wake = on_wake
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == _WAKE_EVENT:
+            self._on_wake()
+            return True
+        return super().event(event)
 
 
 class QtWall(QWidget):
     """Shows the WallModel's current layout; every user action goes through the model.
 
-    The wall owns one display timer for all tiles (not one per tile, not one signal per
-    frame): each tick takes the newest frame of every visible tile, if any.
+    The wall owns one display clock for all tiles (not one per tile, not one signal per
+    frame): each pass takes the newest frame of every visible tile, if any. Decoders wake it
+    through ``frame_wake`` (coalesced: one queued event until the pass); while frames come
+    more often than every 2 intervals it runs on a 10 ms timer instead, so an idle wall
+    costs nothing, a single 25 fps stream 25 passes a second and a busy wall 100.
     """
 
     def __init__(
@@ -62,10 +85,19 @@ class QtWall(QWidget):
         model.changed.connect(self._on_model_changed)
         self._status_handler = bridge.wrap(self._on_camera_status, owner=self)
         board.camera_status_changed.connect(self._status_handler)
-        self._timer = QTimer(self)
+        self._timer = QTimer(self)  # the display clock while frames come densely
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self._timer.timeout.connect(self._on_tick)
-        self._timer.start(DISPLAY_INTERVAL_MS)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._on_timer)
+        waker = _Waker(self._on_wake, self)
+        # postEvent is thread-safe and returns at once: the decoder never waits on the GUI.
+        self._wake = frame_wake.subscribe(
+            lambda: QCoreApplication.postEvent(waker, QEvent(_WAKE_EVENT))
+        )
+        waker.destroyed.connect(self._wake.close)  # no event for a deleted receiver
+        self._due = 0.0  # when the timer-driven pass should run (its lateness is measured)
+        # Called with each pass's lateness in ms (BenchProbe); a plain callable, not a signal.
+        self.on_display_pass: Callable[[float], None] | None = None
         self._overlay_timer = QTimer(self)  # clocks and "next retry in" count-downs
         self._overlay_timer.timeout.connect(self._update_overlays)
         self._overlay_timer.start(1000)
@@ -74,15 +106,23 @@ class QtWall(QWidget):
         # The display clock's lateness over the last second: the load policy's view of a
         # GUI thread that cannot keep up (the streams' lag is its view of the decoders).
         self._lateness: deque[tuple[float, float]] = deque(maxlen=200)  # (time, ms late)
-        self._last_tick = time.monotonic()
+        self._last_tick = -1.0  # no pass yet
         self.load_policy = LoadPolicy()
+        self._start_keyframes = False  # whether _new_feed's feeds start on key frames
         self._on_model_changed(model.layout)
 
     # -- model → view -----------------------------------------------------------------------
     def _on_model_changed(self, layout: Layout) -> None:
         if layout.spec.name != self._spec_name or layout.spec != self._spec:
             self._rebuild(layout)  # custom grids can share a name with a different shape
+        shown = sum(1 for c in layout.tiles if c.camera_id) if layout.maximized is None else 1
         for tile, content in zip(self.tiles, layout.tiles, strict=True):
+            # A big wall starts its newly shown cameras on key frames (LoadPolicy's staged
+            # start); the focused tile, and every tile of a small wall, at full rate.
+            staged = shown > STAGED_START_ABOVE and tile.index != layout.focused
+            self._start_keyframes = staged  # for the feeds show_camera makes (_new_feed)
+            for pane in tile.panes:
+                pane.feed.start_keyframes = staged
             camera = self._cameras.get(content.camera_id) if content.camera_id else None
             tile.show_camera(camera, content.optic)
             tile.focused = tile.index == layout.focused
@@ -90,7 +130,9 @@ class QtWall(QWidget):
         self._place(layout)
 
     def _new_feed(self) -> TileFeed:
-        return TileFeed(self._engine, self._board)
+        feed = TileFeed(self._engine, self._board)
+        feed.start_keyframes = self._start_keyframes
+        return feed
 
     def _rebuild(self, layout: Layout) -> None:
         for tile in self.tiles:
@@ -159,30 +201,64 @@ class QtWall(QWidget):
                         role=feed.role,
                         has_sub=feed.has_sub,
                         lag_ms=feed.lag_ms,
+                        starting=feed.load_reason == LoadReason.STARTING,
                     )
                 )
         now = time.monotonic()
         recent = [late for t, late in self._lateness if now - t <= 1.0]
-        # A starved GUI thread ticks rarely: the gap since the last tick counts too.
-        stalled = (now - self._last_tick) * 1000 - DISPLAY_INTERVAL_MS
-        late = max(percentile(recent, 95) or 0.0, stalled)
+        late = max(percentile(recent, 95) or 0.0, self.display_stall_ms(now))
         for key, decision in self.load_policy.update(loads, late).items():
             tile, feed = panes[key]
             feed.set_load(decision.level, decision.reason)
             tile.overlay.update()
 
-    def _on_tick(self) -> None:
+    def display_stall_ms(self, now: float) -> float:
+        """How long a due display pass has been waiting (a starved GUI thread runs its
+        display clock late or not at all); 0 while it sleeps with nothing to show."""
+        if self._timer.isActive():  # polling while frames come densely (still unarmed)
+            return max(0.0, (now - self._due) * 1000)
+        if self._wake.pending:  # asleep, and a frame's wake-up is waiting to be handled
+            return max(0.0, (now - self._wake.fired_at) * 1000)
+        return 0.0
+
+    def _on_wake(self) -> None:
+        """A decoder's wake-up event: a frame landed (possibly several since)."""
+        self._display_pass(time.monotonic(), self._wake.fired_at)
+
+    def _on_timer(self) -> None:
+        self._display_pass(time.monotonic(), self._due)
+
+    def _display_pass(self, now: float, due: float) -> None:
+        """Show the newest frame of every visible tile; then wait for a wake-up or the timer."""
         self.ticks += 1
-        now = time.monotonic()
-        self._lateness.append((now, (now - self._last_tick) * 1000 - DISPLAY_INTERVAL_MS))
-        self._last_tick = now
+        late = max(0.0, (now - due) * 1000)
+        self._lateness.append((now, late))
+        if self.on_display_pass is not None:
+            self.on_display_pass(late)
+        previous, self._last_tick = self._last_tick, now
         generation = FrameSlot.generation
         if generation == self._generation:
-            return  # no stream delivered a frame since the last tick: nothing to poll
+            self._sleep(generation)
+            return
         self._generation = generation
         for tile in self.tiles:
             if tile.isVisible():
                 tile.refresh()
+        if previous >= 0 and now - previous < 2 * DISPLAY_INTERVAL_MS / 1000:
+            # Frames come densely: poll on the timer (still unarmed, so no wake-up events);
+            # one pass every 10 ms shows all that landed meanwhile.
+            self._due = now + DISPLAY_INTERVAL_MS / 1000
+            self._timer.start(DISPLAY_INTERVAL_MS)
+        else:
+            self._sleep(generation)
+
+    def _sleep(self, generation: int) -> None:
+        """Nothing more to show: the next frame to land wakes the display clock."""
+        self._wake.rearm()
+        if FrameSlot.generation != generation and not self._timer.isActive():
+            # A frame landed between the check and the re-arm, without waking us.
+            self._due = time.monotonic()
+            self._timer.start(0)
 
     # -- user actions → model ---------------------------------------------------------------
     def _on_tile_clicked(self, index: int) -> None:
@@ -275,6 +351,7 @@ class QtWall(QWidget):
             super().keyPressEvent(event)
 
     def close_feeds(self) -> None:
+        self._wake.close()
         self._timer.stop()
         self._overlay_timer.stop()
         self._board.camera_status_changed.disconnect(self._status_handler)
@@ -344,28 +421,29 @@ def _bench_fields(tile: QtTile) -> dict[str, object]:
 class BenchProbe:
     """GUI responsiveness and layout-switch timing for ``--stats-json``.
 
-    The display clock (a 10 ms timer) records how late each tick fires (what an operator
-    feels as a sluggish window); ``switch(name)`` changes the layout and records when every
-    tile of the new layout presented its first frame.
+    The display clock records how late each of its passes runs (after the decoder's wake-up
+    was posted, or after the 10 ms timer was due: what an operator feels as a sluggish
+    window); ``switch(name)`` changes the layout and records when every tile of the new
+    layout presented its first frame.
     """
 
     INTERVAL_MS = DISPLAY_INTERVAL_MS
 
     def __init__(self, wall: QtWall) -> None:
         self._wall = wall
-        self.lateness_ms = array("f")  # 4 bytes a tick: 2.4 kB a minute
+        self.lateness_ms = array("f")  # 4 bytes a pass: at most 2.4 kB a minute
+        self.lateness_t = array("f")  # seconds since the probe started, per pass
+        self._t0 = time.monotonic()
         self.switches: list[dict[str, object]] = []
         self._pending: dict[str, object] | None = None
         self._pending_at = 0
-        self._last = time.monotonic()
-        # The display clock is a 10 ms precise timer: measure its lateness rather than add
-        # a timer of our own (which would cost what it measures).
-        wall._timer.timeout.connect(self._tick)
+        # The display clock measures its own lateness: a timer of our own would cost what
+        # it measures (and an idle display clock does not run at all).
+        wall.on_display_pass = self._tick
 
-    def _tick(self) -> None:
-        now = time.monotonic()
-        self.lateness_ms.append(max(0.0, (now - self._last) * 1000 - self.INTERVAL_MS))
-        self._last = now
+    def _tick(self, late_ms: float) -> None:
+        self.lateness_ms.append(late_ms)
+        self.lateness_t.append(time.monotonic() - self._t0)
         if self._pending is not None:
             self._check_switch(self._pending)
 
@@ -394,6 +472,7 @@ class BenchProbe:
         return {
             "timer_interval_ms": self.INTERVAL_MS,
             "timer_lateness_ms": [round(x, 2) for x in self.lateness_ms],
+            "timer_lateness_t_s": [round(x, 3) for x in self.lateness_t],
             "switches": self.switches,
             "load_demotions": self._wall.load_policy.demotions,
             "load_promotions": self._wall.load_policy.promotions,

@@ -48,6 +48,9 @@ class TileFeed:
         # Set by the load policy (app.streams.load_policy) when the machine cannot keep up.
         self.load_level = LoadLevel.FULL
         self.load_reason = LoadReason.NONE
+        # The level a newly shown camera starts at: key frames only ("starting") on a big
+        # wall, until the load policy admits the tile (the wall sets it; see LoadPolicy).
+        self.start_keyframes = False
 
     # -- what to show -------------------------------------------------------------------------
     def show(self, camera: Camera | None, optic: int = 0) -> None:
@@ -56,6 +59,8 @@ class TileFeed:
         self._close_all()
         self.camera, self.optic, self.role = camera, optic, None
         self.load_level, self.load_reason = LoadLevel.FULL, LoadReason.NONE
+        if self.start_keyframes and camera is not None:
+            self.load_level, self.load_reason = LoadLevel.KEYFRAMES, LoadReason.STARTING
         self._reconcile()
 
     def set_load(self, level: LoadLevel, reason: LoadReason = LoadReason.NONE) -> None:
@@ -113,7 +118,10 @@ class TileFeed:
                 return frame
         if self._handle is None:
             return None
-        frame = self._handle.slot.latest(self._last_seq)
+        slot = self._handle.slot
+        if slot.seq <= self._last_seq:
+            return None  # nothing new: no lock taken (most polls of a big wall)
+        frame = slot.latest(self._last_seq)
         if frame is not None:
             self._last_seq = frame.seq
         return frame

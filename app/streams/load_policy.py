@@ -36,6 +36,7 @@ class LoadReason(enum.StrEnum):
     NONE = ""
     DECODE = "decoding behind"
     DISPLAY = "display late"
+    STARTING = "starting"  # a big wall's staged start: key frames until admitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class TileLoad:
     role: StreamRole | None  # what it decodes now (None: nothing yet)
     has_sub: bool  # a sub stream exists to fall back to
     lag_ms: float | None  # how far its decoding is behind the stream's own clock
+    starting: bool = False  # on key frames only until the staged start admits it
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +77,20 @@ class LoadConfig:
     promote_backoff_max_s: float = 240.0
     relapse_within_s: float = 20.0  # overload this soon after a promotion: back off
     step_share: float = 0.25  # share of the candidates demoted in one step (at least one)
+    # Staged start of a big wall (see LoadPolicy): tiles admitted to full rate per update.
+    start_batch: int = 4
+    start_patience_s: float = 10.0  # overloaded this long before any admission: stop waiting
 
 
 class LoadPolicy:
     """Decides each tile's LoadLevel from the streams' lag and the display clock's lateness.
+
+    Staged start: the tiles of a big wall open on key frames only ("starting", see
+    ``QtWall``), so that 64 streams opening at once do not bury each other's first
+    picture under a second or more of full-rate decoding (2 cores: 0.1-4 s, BENCHMARKS.md).
+    Each update without overload admits ``start_batch`` of them to full rate, those with a
+    picture and the largest first; the first overload after an admission ends the ramp and
+    the tiles still starting become ordinary demoted tiles (promoted back one at a time).
 
     Thread: whichever calls ``update`` (the GUI's 1 Hz clock); no locking.
     """
@@ -95,6 +107,8 @@ class LoadPolicy:
         self._reasons: dict[Hashable, LoadReason] = {}
         self.overloaded = False
         self.reason = LoadReason.NONE
+        self._admitted = False  # the staged start has admitted a tile to full rate
+        self._start_since: float | None = None  # tiles have been starting since
         self.demotions = 0  # tiles demoted / promoted so far (one step each), for statistics
         self.promotions = 0
 
@@ -157,9 +171,37 @@ class LoadPolicy:
                 self._promote_wait = c.promote_after_s  # long calm: forget past relapses
         else:
             self._calm_since = None
+        out.update(self._stage_start(tiles, out))
         for key, decision in out.items():
             self._reasons[key] = decision.reason
         return out
+
+    def _stage_start(
+        self, tiles: Sequence[TileLoad], decided: dict[Hashable, LoadDecision]
+    ) -> dict[Hashable, LoadDecision]:
+        starting = [t for t in tiles if t.starting and t.key not in decided]
+        now = self._clock()
+        if not starting:
+            self._admitted = False
+            self._start_since = None
+            return {}
+        if self._start_since is None:
+            self._start_since = now
+        if self.overloaded:
+            waited = now - self._start_since >= self.config.start_patience_s
+            if not self._admitted and not waited:
+                return {}  # the start itself is busy (window, connections): wait
+            # Admissions brought the machine to its limit (or it never had room): the rest
+            # stay on key frames as ordinary demoted tiles, saying why.
+            reason = self.reason
+            return {t.key: LoadDecision(LoadLevel.KEYFRAMES, reason) for t in starting}
+        ready = sorted(
+            (t for t in starting if t.lag_ms is not None), key=lambda t: (not t.focused, -t.area)
+        )
+        admitted = ready[: self.config.start_batch]
+        if admitted:
+            self._admitted = True
+        return {t.key: LoadDecision(LoadLevel.FULL, LoadReason.NONE) for t in admitted}
 
     def _demote(
         self, tiles: Sequence[TileLoad], reason: LoadReason, factor: float = 1.0

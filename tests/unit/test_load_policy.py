@@ -50,7 +50,10 @@ class Wall:
                 role = StreamRole.SUB
             elif d.level == LoadLevel.FULL and t.area > 500_000:
                 role = StreamRole.MAIN
-            self.tiles[key] = _with(t, level=d.level, role=role)
+            # A decision ends a tile's staged start (as TileFeed.set_load changes its reason).
+            self.tiles[key] = _with(
+                t, level=d.level, role=role, starting=d.reason == LoadReason.STARTING
+            )
 
     def levels(self) -> dict[Hashable, LoadLevel]:
         return {k: t.level for k, t in self.tiles.items()}
@@ -331,3 +334,66 @@ def test_tile_feed_demotes_to_sub_then_key_frames_and_back(tmp_path: Path) -> No
         feed.close()
     finally:
         engine.shutdown(2.0)
+
+
+# -- staged start of a big wall ---------------------------------------------------------------
+def starting_tile(key: Hashable, area: int = 20_000, *, lag: float | None = 20.0) -> TileLoad:
+    return TileLoad(key, area, False, LoadLevel.KEYFRAMES, StreamRole.SUB, True, lag, starting=True)
+
+
+def test_staged_start_admits_a_batch_per_calm_update_largest_first(clock: Clock) -> None:
+    policy = LoadPolicy(LoadConfig(start_batch=4), clock=clock)
+    tiles = [starting_tile(i, area=10_000 + i) for i in range(10)]
+    tiles.append(starting_tile("no picture yet", area=99_999, lag=None))
+    wall = Wall(tiles)
+    first = wall.step(policy, late_ms=3.0)
+    assert set(first) == {9, 8, 7, 6}  # the largest with a picture
+    assert all(d == LoadDecision(LoadLevel.FULL, LoadReason.NONE) for d in first.values())
+    clock.t += 1
+    assert set(wall.step(policy, late_ms=3.0)) == {5, 4, 3, 2}
+    clock.t += 1
+    assert set(wall.step(policy, late_ms=3.0)) == {1, 0}
+    assert wall.tiles["no picture yet"].starting  # admitted only once it shows a picture
+    wall.lag(20.0, ["no picture yet"])
+    clock.t += 1
+    assert set(wall.step(policy, late_ms=3.0)) == {"no picture yet"}
+    assert all(level == LoadLevel.FULL for level in wall.levels().values())
+
+
+def test_staged_start_waits_out_a_busy_start_then_stops_at_the_first_overload(
+    clock: Clock,
+) -> None:
+    policy = LoadPolicy(LoadConfig(start_batch=2), clock=clock)
+    wall = Wall([starting_tile(i, area=1000 + i) for i in range(8)])
+    # The window and the connections keep the display late at first: nobody is admitted,
+    # and nobody is written off yet.
+    assert wall.step(policy, late_ms=120.0) == {}
+    clock.t += 1
+    assert set(wall.step(policy, late_ms=3.0)) == {7, 6}
+    clock.t += 1
+    # The admissions filled the machine: the rest become ordinary demoted tiles, with why.
+    decisions = wall.step(policy, late_ms=120.0)
+    assert {k: d.level for k, d in decisions.items() if k in range(6)} == dict.fromkeys(
+        range(6), LoadLevel.KEYFRAMES
+    )
+    assert all(decisions[k].reason == LoadReason.DISPLAY for k in range(6))
+    assert not any(t.starting for t in wall.tiles.values())
+
+
+def test_staged_start_gives_up_waiting_on_a_machine_that_never_has_room(clock: Clock) -> None:
+    config = LoadConfig(start_patience_s=10.0)
+    policy = LoadPolicy(config, clock=clock)
+    wall = Wall([starting_tile(i) for i in range(4)])
+    for _ in range(10):
+        assert wall.step(policy, late_ms=200.0) == {}
+        clock.t += 1
+    decisions = wall.step(policy, late_ms=200.0)
+    assert set(decisions) == {0, 1, 2, 3}
+    assert {d.reason for d in decisions.values()} == {LoadReason.DISPLAY}
+
+
+def test_a_focused_starting_tile_gets_full_rate_at_once(clock: Clock) -> None:
+    policy = LoadPolicy(clock=clock)
+    focused = _with(starting_tile("f", lag=None), focused=True)
+    wall = Wall([focused, starting_tile("other", lag=None)])
+    assert wall.step(policy, late_ms=200.0) == {"f": LoadDecision(LoadLevel.FULL, LoadReason.NONE)}
