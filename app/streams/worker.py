@@ -26,8 +26,6 @@ from app.streams.status import StreamState, StreamStatus, classify_error
 logger = logging.getLogger(__name__)
 
 abort.install()
-# Seconds; long enough never to cut a healthy read, it only makes PyAV check for an abort.
-READ_INTERRUPT_CHECK = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,11 +217,10 @@ class StreamWorker:
         """One connection: open, decode until the stream ends or stop. True if frames came."""
         opts = open_options(url, self.options)
         got = False
-        # The read timeout only arms PyAV's interrupt check on every read (see abort.py);
-        # dead connections are found by FFmpeg's socket timeout and the stall watchdog.
-        container: Any = av.open(
-            url, options=opts, timeout=(self.options.timeout * 2, READ_INTERRUPT_CHECK)
-        )
+        # The open guard also arms the abort check (abort.py). Reads get no PyAV guard: arming
+        # one changed how FFmpeg reports dead connections (timeouts became "invalid data"), so
+        # a read blocked on a silent camera still ends by FFmpeg's socket timeout.
+        container: Any = av.open(url, options=opts, timeout=(self.options.timeout * 2, None))
         try:
             if not container.streams.video:
                 raise av.error.DecoderNotFoundError(0, "no video stream in the source")

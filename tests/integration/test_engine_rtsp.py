@@ -192,14 +192,3 @@ def test_shutdown_joins_a_worker_stuck_on_a_silent_camera(black_hole) -> None:
     assert handle.status.state == StreamState.CONNECTING
     assert engine.shutdown(2.0) == []
     assert not handle.worker.alive
-
-
-def test_shutdown_joins_a_worker_blocked_in_a_read(rtsp_server, freezing_proxy) -> None:
-    engine = StreamEngine(StreamOptions(timeout=30.0, stall_after=1.0))
-    proxy = freezing_proxy("127.0.0.1", rtsp_server.port)
-    handle = engine.open(proxy.url("/cam1/sub"))
-    wait_for(lambda: handle.status.state == StreamState.LIVE, 10, "live through the proxy")
-    proxy.freeze()
-    wait_for(lambda: handle.status.state == StreamState.STALLED, 10, "stalled in a read")
-    assert engine.shutdown(2.0) == []
-    assert not handle.worker.alive
