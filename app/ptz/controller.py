@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 Future = concurrent.futures.Future
 T = TypeVar("T")
+C = TypeVar("C")  # a capabilities record (PTZ or focus)
 
 
 @runtime_checkable
@@ -76,28 +77,7 @@ class OnvifPtzController:
         return caps
 
     def _then(self, call: Callable[[PtzCapabilities], Future[T]]) -> Future[T]:
-        out: Future[T] = Future()
-        out.set_running_or_notify_cancel()
-
-        def on_caps(f: Future[PtzCapabilities]) -> None:
-            try:
-                inner = call(f.result())
-            except BaseException as exc:  # cancelled, or discovery failed
-                out.set_exception(exc)
-                return
-
-            def relay(g: Future[T]) -> None:
-                if g.cancelled():
-                    out.cancel()
-                elif (e := g.exception()) is not None:
-                    out.set_exception(e)
-                else:
-                    out.set_result(g.result())
-
-            inner.add_done_callback(relay)
-
-        self.capabilities().add_done_callback(on_caps)
-        return out
+        return _after(self.capabilities(), call)
 
     def continuous_move(self, v: PtzVector, timeout_s: float) -> Future[bool]:
         def call(c: PtzCapabilities) -> Future[bool]:
@@ -156,19 +136,7 @@ class OnvifPtzController:
         return caps
 
     def _then_focus(self, call: Callable[[FocusCapabilities], Future[T]]) -> Future[T]:
-        out: Future[T] = Future()
-        out.set_running_or_notify_cancel()
-
-        def on_caps(f: Future[FocusCapabilities]) -> None:
-            try:
-                inner = call(f.result())
-            except BaseException as exc:  # cancelled, no focus motor, or camera down
-                out.set_exception(exc)
-                return
-            inner.add_done_callback(lambda g: _relay(g, out))
-
-        self.focus_capabilities().add_done_callback(on_caps)
-        return out
+        return _after(self.focus_capabilities(), call)
 
     def focus_move(self, speed: float) -> Future[bool]:
         """Drive focus continuously (+ far, - near, in [-1, 1]) until ``focus_stop``."""
@@ -183,6 +151,23 @@ class OnvifPtzController:
 
     def focus_status(self) -> Future[FocusStatus]:
         return self._then_focus(lambda c: self.client.focus_status(c.source_token))
+
+
+def _after(caps: Future[C], call: Callable[[C], Future[T]]) -> Future[T]:
+    """The future of ``call(capabilities)``, once the (cached) capabilities are known."""
+    out: Future[T] = Future()
+    out.set_running_or_notify_cancel()
+
+    def on_caps(f: Future[C]) -> None:
+        try:
+            inner = call(f.result())
+        except BaseException as exc:  # cancelled, discovery failed, or no such motor
+            out.set_exception(exc)
+            return
+        inner.add_done_callback(lambda g: _relay(g, out))
+
+    caps.add_done_callback(on_caps)
+    return out
 
 
 def _relay(g: Future[T], out: Future[T]) -> None:
