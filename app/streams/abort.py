@@ -2,13 +2,24 @@
 
 PyAV has no call to interrupt a blocked ``av.open`` or ``demux``: FFmpeg polls the container's
 interrupt callback every ~100 ms while it waits on a socket, but PyAV's callback only compares
-``time.monotonic()`` with the container's timeout. A worker stuck on a camera that accepted the
-TCP connection and then went silent would hold the application's exit for FFmpeg's whole socket
-timeout. We replace the ``time`` module that PyAV's callback sees with a proxy whose
-``monotonic()`` leaps ahead (by a growing amount on every call) on threads marked for abort:
-the callback then finds its timeout expired and FFmpeg returns at its next poll. Other threads
-and every other ``time`` function are untouched. If a PyAV release moves its clock, ``install``
-returns False and stopping falls back to FFmpeg's socket timeout (the worker is a daemon).
+``time.monotonic()`` with the guard PyAV arms around each call: the open timeout around
+``avformat_open_input``, the read timeout around each ``av_read_frame``. With no guard for a
+call (timeout ``None``) the callback returns "go on" without looking at any clock, so a worker
+must give ``av.open`` both an open and a read timeout (the read one may be huge) for this module
+to reach a blocked read. A worker stuck on a camera that went silent (before or after its first
+picture) would otherwise hold the application's exit for FFmpeg's whole socket timeout.
+
+We replace the ``time`` module that PyAV's callback sees with a proxy whose ``monotonic()``
+leaps ahead (by a growing amount on every call) on threads marked for abort: the callback then
+finds its guard expired and FFmpeg returns ``AVERROR_EXIT`` (``av.error.ExitError``) at its next
+poll. Other threads and every other ``time`` function are untouched, and an unmarked thread's
+errors are FFmpeg's own: arming the read guard does not change how socket timeouts are reported
+(measured: a frozen read still ends in ``TimeoutError``; an RTSP open on a silent camera ends in
+``InvalidDataError`` with or without a read guard, which is why ``classify_error`` also looks at
+how long the call took). A mark belongs to one ``Thread`` object, not to its ident, which the OS
+reuses: a late mark for a finished thread can never abort a new one. If a PyAV release moves its
+clock, ``install`` returns False and stopping falls back to FFmpeg's socket timeout (the worker
+is a daemon).
 """
 
 from __future__ import annotations
@@ -25,7 +36,8 @@ logger = logging.getLogger(__name__)
 _LEAP = 1e9
 
 _lock = threading.Lock()
-_aborting: dict[int, int] = {}  # thread ident -> leaps taken so far
+# thread ident -> (the marked thread, leaps taken so far)
+_aborting: dict[int, tuple[threading.Thread, int]] = {}
 _installed = False
 
 
@@ -43,14 +55,15 @@ class _AbortClock(types.ModuleType):
         ident = threading.get_ident()
         if ident not in _aborting:  # the common case: one dict lookup, no lock
             return now
+        current = threading.current_thread()
         with _lock:
-            leaps = _aborting.get(ident)
-            if leaps is None:
+            entry = _aborting.get(ident)
+            if entry is None or entry[0] is not current:  # gone, or a stale ident
                 return now
             # Growing leaps: PyAV stamps a read's start with this clock too, so each later
             # reading must still be far past the previous one.
-            leaps += 1
-            _aborting[ident] = leaps
+            leaps = entry[1] + 1
+            _aborting[ident] = (current, leaps)
         return now + leaps * _LEAP
 
 
@@ -71,17 +84,28 @@ def install() -> bool:
     return True
 
 
-def abort(thread_ident: int | None) -> None:
-    """Make FFmpeg calls on that thread return at their next interrupt check."""
-    if thread_ident is None:
+def abort(thread: threading.Thread) -> None:
+    """Make guarded FFmpeg calls on that thread return at their next interrupt check."""
+    ident = thread.ident
+    if ident is None or not thread.is_alive():
         return
     with _lock:
-        _aborting.setdefault(thread_ident, 0)
+        # Drop marks of threads that finished before they could clear them (a stop racing
+        # the thread's exit), so the table stays as small as the set of stopping workers.
+        for other, (marked, _leaps) in list(_aborting.items()):
+            if not marked.is_alive():
+                del _aborting[other]
+        entry = _aborting.get(ident)
+        if entry is None or entry[0] is not thread:
+            _aborting[ident] = (thread, 0)
 
 
-def clear(thread_ident: int | None) -> None:
-    """The thread is done (or reused): its clock is normal again."""
-    if thread_ident is None:
+def clear(thread: threading.Thread) -> None:
+    """The thread is done: drop its mark (a mark of another thread with that ident stays)."""
+    ident = thread.ident
+    if ident is None:
         return
     with _lock:
-        _aborting.pop(thread_ident, None)
+        entry = _aborting.get(ident)
+        if entry is not None and entry[0] is thread:
+            del _aborting[ident]

@@ -67,6 +67,9 @@ class StreamEngine:
         self._lock = threading.Lock()
         self._workers: dict[str, StreamWorker] = {}
         self._handles: dict[str, list[StreamHandle]] = {}
+        # Released workers not yet joined: closing the window releases every feed before
+        # shutdown(), and shutdown() must join those too, not only the ones still open.
+        self._stopping: set[StreamWorker] = set()
         self.status_changed: Signal[[str, StreamStatus]] = Signal()
         self.opened: Signal[[str]] = Signal()
         self.closed: Signal[[str]] = Signal()
@@ -122,6 +125,8 @@ class StreamEngine:
                 return
             worker = self._workers.pop(handle.key, None)
             self._handles.pop(handle.key, None)
+            if worker is not None:
+                self._stopping.add(worker)
         if worker is not None:
             worker.stop()
             self.closed.emit(handle.key)
@@ -129,8 +134,13 @@ class StreamEngine:
 
     def _reap(self, worker: StreamWorker) -> None:
         # Join in the background: the caller (often the GUI thread) must not wait on a
-        # worker blocked in a socket read until FFmpeg's timeout.
-        threading.Thread(target=worker.join, name="stream-reaper", daemon=True).start()
+        # worker blocked in a socket call (stop() aborts it, but only at FFmpeg's next poll).
+        def join() -> None:
+            worker.join()
+            with self._lock:
+                self._stopping.discard(worker)
+
+        threading.Thread(target=join, name="stream-reaper", daemon=True).start()
 
     def set_request(self, handle: StreamHandle, request: FrameRequest) -> None:
         """Tell the decoder what this view wants; merged over every view of the stream."""
@@ -187,8 +197,10 @@ class StreamEngine:
             workers = list(self._workers.values())
             self._workers.clear()
             self._handles.clear()
+            released = list(self._stopping)
         for w in workers:
             w.stop()
+        workers += released  # already stopped by release(); joined against the same deadline
         deadline = time.monotonic() + timeout
         late = []
         for w in workers:

@@ -26,6 +26,10 @@ from app.streams.status import StreamState, StreamStatus, classify_error
 logger = logging.getLogger(__name__)
 
 abort.install()
+# PyAV's read guard, in seconds. It never expires on its own (a dead connection is found by
+# FFmpeg's socket timeout and the stall watchdog); it exists because PyAV consults its clock,
+# and so the abort of stop(), only for calls it guards (abort.py).
+READ_GUARD = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +122,7 @@ class StreamWorker:
     def stop(self) -> None:
         self._stop.set()
         # Unblock an open or read waiting on a silent camera now, not at the socket timeout.
-        # (Only while alive: a finished thread's ident may be reused by another thread.)
-        if self._thread.is_alive():
-            abort.abort(self._thread.ident)
+        abort.abort(self._thread)
 
     def join(self, timeout: float | None = None) -> bool:
         if self._thread.is_alive():
@@ -177,7 +179,6 @@ class StreamWorker:
 
     # -- thread --------------------------------------------------------------------------
     def _run(self) -> None:
-        abort.clear(threading.get_ident())  # a stale mark from an earlier thread of this ident
         _lower_thread_priority(self.options.thread_nice)
         attempt = 0
         while not self._stop.is_set():
@@ -211,16 +212,17 @@ class StreamWorker:
             if self._stop.wait(delay):
                 break
         self._set_status(StreamStatus.now(StreamState.IDLE, "stopped"))
-        abort.clear(threading.get_ident())
+        abort.clear(threading.current_thread())
 
     def _session(self, url: str, started: float) -> bool:
         """One connection: open, decode until the stream ends or stop. True if frames came."""
         opts = open_options(url, self.options)
         got = False
-        # The open guard also arms the abort check (abort.py). Reads get no PyAV guard: arming
-        # one changed how FFmpeg reports dead connections (timeouts became "invalid data"), so
-        # a read blocked on a silent camera still ends by FFmpeg's socket timeout.
-        container: Any = av.open(url, options=opts, timeout=(self.options.timeout * 2, None))
+        # Both guards arm the abort check of stop() (abort.py): for the open, and for every read,
+        # so a worker blocked on a camera that froze mid-stream stops at once, not after the
+        # socket timeout. Neither changes FFmpeg's errors (a frozen read is still a
+        # TimeoutError); an abort surfaces as ExitError, which the loop ignores when stopping.
+        container: Any = av.open(url, options=opts, timeout=(self.options.timeout * 2, READ_GUARD))
         try:
             if not container.streams.video:
                 raise av.error.DecoderNotFoundError(0, "no video stream in the source")

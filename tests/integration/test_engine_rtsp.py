@@ -192,3 +192,64 @@ def test_shutdown_joins_a_worker_stuck_on_a_silent_camera(black_hole) -> None:
     assert handle.status.state == StreamState.CONNECTING
     assert engine.shutdown(2.0) == []
     assert not handle.worker.alive
+
+
+def test_shutdown_joins_a_worker_blocked_in_a_read_on_a_frozen_camera(
+    rtsp_server, freezing_proxy
+) -> None:
+    """A camera that froze mid-stream (TCP open, no data) must not hold the exit (issue: 2 s).
+
+    The socket timeout is 10 s (FFmpeg gives up after about twice that): only the abort of
+    stop() can end the blocked read in time.
+    """
+    engine = StreamEngine(StreamOptions(timeout=10.0, stall_after=1.0))
+    proxy = freezing_proxy("127.0.0.1", rtsp_server.port)
+    seen: list[StreamStatus] = []
+    engine.status_changed.connect(lambda _key, status: seen.append(status))
+    try:
+        handle = engine.open(proxy.url("/cam1/sub"))
+        wait_for(lambda: handle.status.state == StreamState.LIVE, 10, "live through the proxy")
+        proxy.freeze()
+        frozen_at = len(seen)
+        # Stalled: the worker is connected and its read is waiting for data that never comes.
+        wait_for(
+            lambda: any(s.state == StreamState.STALLED for s in seen[frozen_at:]),
+            10,
+            "stalled in a read",
+        )
+        assert handle.worker.alive
+        started = time.monotonic()
+        late = engine.shutdown(2.0)
+        took = time.monotonic() - started
+    finally:
+        engine.shutdown(2.0)
+    assert late == []
+    assert took < 2.0
+    assert not handle.worker.alive
+    # Stopped, not failed: the abort is no error to show (nothing went offline on the way).
+    after = [s.state for s in seen[frozen_at:]]
+    assert after[-1] == StreamState.IDLE
+    assert StreamState.OFFLINE not in after
+    assert StreamState.ERROR not in after
+
+
+def test_shutdown_joins_a_released_worker_still_blocked_in_a_read(
+    rtsp_server, freezing_proxy
+) -> None:
+    """Closing the window releases every feed first; shutdown() must join those workers too."""
+    engine = StreamEngine(StreamOptions(timeout=10.0, stall_after=1.0))
+    proxy = freezing_proxy("127.0.0.1", rtsp_server.port)
+    try:
+        handle = engine.open(proxy.url("/cam2/sub"))
+        wait_for(lambda: handle.status.state == StreamState.LIVE, 10, "live through the proxy")
+        proxy.freeze()
+        wait_for(lambda: handle.status.state == StreamState.STALLED, 10, "stalled in a read")
+        engine.release(handle)
+        started = time.monotonic()
+        late = engine.shutdown(2.0)
+        took = time.monotonic() - started
+    finally:
+        engine.shutdown(2.0)
+    assert late == []
+    assert took < 2.0
+    assert not handle.worker.alive
