@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,42 @@ def test_drag_from_the_camera_tree_onto_a_tile(window, qtbot) -> None:
     assert model.layout.tiles[0].camera_id == "cam3"
     qtbot.waitUntil(lambda: target.camera is not None and target.camera.id == "cam3", timeout=5000)
     qtbot.waitUntil(lambda: target.feed.status.state == StreamState.LIVE, timeout=15000)
+
+
+def test_closing_the_window_joins_workers_blocked_on_frozen_cameras(
+    qtbot, rtsp_server, freezing_proxy, tmp_path: Path
+) -> None:
+    """The real close path (window close releases the feeds, then shutdown) within 2 s.
+
+    Every camera goes through a proxy that freezes mid-stream; with a 10 s socket timeout only
+    the abort of stop() can end the workers' blocked reads in time.
+    """
+    proxy = freezing_proxy("127.0.0.1", rtsp_server.port)
+    base = proxy.url("/").rstrip("/")
+    site = load_site(write_rtsp_site(tmp_path / "site.yaml", base, extra_dead=False))
+    engine = StreamEngine(StreamOptions(timeout=10.0, stall_after=1.0))
+    try:
+        board = StatusBoard(engine)
+        model = WallModel(load_wall_state(tmp_path / "wall.json"), [c.id for c in site.cameras])
+        win = MainWindow(site, model, engine, board, MainThreadBridge())
+        qtbot.addWidget(win)
+        win.resize(1200, 800)
+        win.show()
+        tiles = [t for t in win.wall.tiles if t.camera is not None]
+        assert len(tiles) >= 2
+        qtbot.waitUntil(lambda: all(t.presented >= 5 for t in tiles), timeout=15000)
+        workers = [engine.worker(key) for key in engine.open_keys()]
+        assert len(workers) >= 2
+        proxy.freeze()
+        qtbot.waitUntil(
+            lambda: all(t.feed.status.state == StreamState.STALLED for t in tiles), timeout=10000
+        )
+        started = time.monotonic()
+        win.close()
+        late = engine.shutdown(2.0)
+        took = time.monotonic() - started
+    finally:
+        engine.shutdown(2.0)
+    assert late == []
+    assert took < 2.0
+    assert not any(w is not None and w.alive for w in workers)
