@@ -28,6 +28,7 @@ import logging
 import threading
 import time
 import types
+from collections.abc import Callable
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -42,29 +43,44 @@ _installed = False
 
 
 class _AbortClock(types.ModuleType):
-    """Stands in for the ``time`` module inside ``av.container.core``."""
+    """Stands in for the ``time`` module inside ``av.container.core``.
+
+    While no thread is marked, ``monotonic`` is the builtin itself: PyAV's interrupt callback
+    runs for every socket read of every stream (with the GIL), so it must cost no Python frame.
+    Only while some thread is marked is it the leaping function below.
+    """
 
     def __init__(self) -> None:
         super().__init__("time")
+        self.monotonic: Callable[[], float] = time.monotonic
 
     def __getattr__(self, name: str) -> Any:
         return getattr(time, name)
 
-    def monotonic(self) -> float:
-        now = time.monotonic()
-        ident = threading.get_ident()
-        if ident not in _aborting:  # the common case: one dict lookup, no lock
+
+def _leaping_monotonic() -> float:
+    now = time.monotonic()
+    ident = threading.get_ident()
+    if ident not in _aborting:  # another thread, while some are being aborted
+        return now
+    current = threading.current_thread()
+    with _lock:
+        entry = _aborting.get(ident)
+        if entry is None or entry[0] is not current:  # gone, or a stale ident
             return now
-        current = threading.current_thread()
-        with _lock:
-            entry = _aborting.get(ident)
-            if entry is None or entry[0] is not current:  # gone, or a stale ident
-                return now
-            # Growing leaps: PyAV stamps a read's start with this clock too, so each later
-            # reading must still be far past the previous one.
-            leaps = entry[1] + 1
-            _aborting[ident] = (current, leaps)
-        return now + leaps * _LEAP
+        # Growing leaps: PyAV stamps a read's start with this clock too, so each later
+        # reading must still be far past the previous one.
+        leaps = entry[1] + 1
+        _aborting[ident] = (current, leaps)
+    return now + leaps * _LEAP
+
+
+_clock = _AbortClock()
+
+
+def _update_clock() -> None:
+    """Lock held: the leaping clock only while some thread is marked."""
+    _clock.monotonic = _leaping_monotonic if _aborting else time.monotonic
 
 
 def install() -> bool:
@@ -79,7 +95,7 @@ def install() -> bool:
     if getattr(core, "time", None) is not time:
         logger.warning("PyAV's container clock not found; blocked streams stop by timeout only")
         return False
-    core.time = _AbortClock()  # type: ignore[attr-defined]
+    core.time = _clock  # type: ignore[attr-defined]
     _installed = True
     return True
 
@@ -98,6 +114,7 @@ def abort(thread: threading.Thread) -> None:
         entry = _aborting.get(ident)
         if entry is None or entry[0] is not thread:
             _aborting[ident] = (thread, 0)
+        _update_clock()
 
 
 def clear(thread: threading.Thread) -> None:
@@ -109,3 +126,4 @@ def clear(thread: threading.Thread) -> None:
         entry = _aborting.get(ident)
         if entry is not None and entry[0] is thread:
             del _aborting[ident]
+        _update_clock()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -26,6 +28,23 @@ from app.streams.status import StreamState, StreamStatus, classify_error
 logger = logging.getLogger(__name__)
 
 abort.install()
+# Workers whose thread runs. At interpreter exit they are stopped and joined (atexit runs
+# before finalisation): a daemon thread still inside FFmpeg when the interpreter finalises can
+# crash the process as it takes the GIL in PyAV's interrupt callback (seen once in a script
+# that exited without stopping its workers). The application joins its workers itself.
+_running: weakref.WeakSet[StreamWorker] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_running_workers(timeout: float = 2.0) -> None:
+    workers = list(_running)
+    for w in workers:
+        w.stop()
+    deadline = time.monotonic() + timeout
+    for w in workers:
+        w.join(max(0.0, deadline - time.monotonic()))
+
+
 # PyAV's read guard, in seconds. It never expires on its own (a dead connection is found by
 # FFmpeg's socket timeout and the stall watchdog); it exists because PyAV consults its clock,
 # and so the abort of stop(), only for calls it guards (abort.py).
@@ -117,6 +136,7 @@ class StreamWorker:
 
     # -- control -------------------------------------------------------------------------
     def start(self) -> None:
+        _running.add(self)
         self._thread.start()
 
     def stop(self) -> None:
@@ -213,6 +233,7 @@ class StreamWorker:
                 break
         self._set_status(StreamStatus.now(StreamState.IDLE, "stopped"))
         abort.clear(threading.current_thread())
+        _running.discard(self)
 
     def _session(self, url: str, started: float) -> bool:
         """One connection: open, decode until the stream ends or stop. True if frames came."""
