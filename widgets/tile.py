@@ -230,6 +230,12 @@ class QtTileOverlay(CachedOverlay):
             datetime.now().strftime("%H:%M:%S"),
         )
 
+    def clock_entry(self) -> tuple[int, object, QPointF, QImage] | None:
+        """The clock's cached (second, place, position, image); the same object all second."""
+        if self.clock_image() is None:
+            return None
+        return self._clock_cache
+
     def clock_image(self) -> tuple[QPointF, QImage] | None:
         """The clock as a small image and where it goes (tile coordinates), redrawn once a
         second: blitted with every frame instead of composing the whole overlay each second."""
@@ -302,6 +308,18 @@ class QtTileOverlay(CachedOverlay):
             p.drawRect(r.adjusted(1, 1, -1, -1))
 
 
+# (blits, clock entry, dirty rectangle) it was made for; the blits to draw; the clock's place
+# and image, or None where the dirty rectangle misses it.
+_OverlayPlan = tuple[
+    list[tuple[QPointF, QRectF, QRectF]],
+    tuple[int, object, QPointF, QImage] | None,
+    QRect | None,
+    list[tuple[QPointF, QRectF]],
+    QPointF | None,
+    QImage | None,
+]
+
+
 class _Pane:
     """One video picture inside a tile: a TileFeed and its surface (one per optic in a mosaic)."""
 
@@ -313,9 +331,10 @@ class _Pane:
         self.surface.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
         # Where this pane blits the opaque parts of the tile's composed overlays (see QtTile).
         self.overlay_blits: list[tuple[QPointF, QRectF, QRectF]] | None = None
+        self.overlay_plan: _OverlayPlan | None = None  # QtTile.paint_overlays' reused work
         if isinstance(self.surface, RasterVideoSurface):
             self.surface.overlay_painter = lambda p, dirty: tile.paint_overlays(p, self, dirty)
-        self.surface.frame_presented.connect(self._on_presented)
+        self.surface.presented_callback = self._on_presented
         self.surface.request_changed.connect(self._on_request)
         self.surface.show()
         self.sent_at: dict[int, int] = {}
@@ -342,7 +361,7 @@ class _Pane:
         self.has_picture = True
         self.surface.show_frame(frame)
 
-    def _on_presented(self, seq: int, _t: float) -> None:
+    def _on_presented(self, seq: int) -> None:
         self.tile.presented += 1
         self.feed.presented += 1
         self.presented += 1
@@ -561,19 +580,42 @@ class QtTile(QWidget):
                     blits.append((target, QRectF(part), area))
             pane.overlay_blits = blits
         # ``dirty``: what the surface repaints (only the picture, on most frames); the parts
-        # outside it are still in the backing store. Skipping them saves a call each.
+        # outside it are still in the backing store. Skipping them saves a call each. What to
+        # draw for a given dirty rectangle is worked out once and reused for every frame
+        # (the clock's image changes once a second).
+        clock = self.overlay.clock_entry() if not self.overlay.isHidden() else None
+        plan = pane.overlay_plan
+        if plan is None or plan[0] is not blits or plan[1] is not clock or plan[2] != dirty:
+            plan = pane.overlay_plan = self._overlay_plan(pane, blits, clock, dirty)
+        for target, source in plan[3]:
+            p.drawImage(target, image, source)
+        if plan[4] is not None:
+            p.drawImage(plan[4], plan[5])
+
+    def _overlay_plan(
+        self,
+        pane: _Pane,
+        blits: list[tuple[QPointF, QRectF, QRectF]],
+        clock: tuple[int, object, QPointF, QImage] | None,
+        dirty: QRect | None,
+    ) -> _OverlayPlan:
         area_dirty = QRectF(dirty) if dirty is not None else None
-        for target, source, area in blits:
-            if area_dirty is None or area.intersects(area_dirty):
-                p.drawImage(target, image, source)
-        clock = self.overlay.clock_image() if not self.overlay.isHidden() else None
+        draws = [
+            (target, source)
+            for target, source, area in blits
+            if area_dirty is None or area.intersects(area_dirty)
+        ]
+        clock_at: QPointF | None = None
+        clock_image: QImage | None = None
         if clock is not None:
-            pos, clock_image = clock
+            pos, clock_image = clock[2], clock[3]
             geo = pane.surface.geometry()
             at = QPointF(pos.x() - geo.x(), pos.y() - geo.y())
             size = clock_image.deviceIndependentSize()
             if area_dirty is None or QRectF(at, size).intersects(area_dirty):
-                p.drawImage(at, clock_image)
+                clock_at = at
+        kept = QRect(dirty) if dirty is not None else None
+        return (blits, clock, kept, draws, clock_at, clock_image)
 
     def _compose(self) -> QImage:
         dpr = self.devicePixelRatioF()

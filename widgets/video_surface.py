@@ -15,7 +15,7 @@ from typing import Protocol, cast, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 import shiboken6
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QMetaMethod, QObject, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QGuiApplication,
@@ -239,6 +239,10 @@ class RasterVideoSurface(QWidget):
         super().__init__(parent)
         self.presented = 0
         self.last_presented_seq = -1
+        # The tile's pane is told of each presented frame by a plain call: a Qt signal per
+        # frame (argument conversion both ways) cost more than the pane's bookkeeping. The
+        # signal is still emitted, for other listeners, when one is connected.
+        self.presented_callback: Callable[[int], None] | None = None
         self._frame: VideoFrame | None = None
         self._image: QImage | None = None
         # QImage wraps this array without copying; it must outlive the image.
@@ -357,8 +361,11 @@ class RasterVideoSurface(QWidget):
         if self._new and self._frame is not None:
             self._new = False
             self.presented += 1
-            self.last_presented_seq = self._frame.seq
-            self.frame_presented.emit(self._frame.seq, time.monotonic())
+            seq = self.last_presented_seq = self._frame.seq
+            if self.presented_callback is not None:
+                self.presented_callback(seq)
+            if self.isSignalConnected(_presented_signal(self)):
+                self.frame_presented.emit(seq, time.monotonic())
 
     def _paint_fitted(
         self, painter: QPainter, image: QImage, frame: VideoFrame, key: tuple[int, ...]
@@ -415,6 +422,18 @@ class RasterVideoSurface(QWidget):
 
 
 _BLACK = QColor(0, 0, 0)
+_PRESENTED_SIGNALS: dict[type, QMetaMethod] = {}
+
+
+def _presented_signal(surface: QObject) -> QMetaMethod:
+    """The surface class's ``frame_presented`` as a QMetaMethod (looked up once per class)."""
+    cls = type(surface)
+    method = _PRESENTED_SIGNALS.get(cls)
+    if method is None:
+        meta = surface.metaObject()
+        method = meta.method(meta.indexOfSignal("frame_presented(int,double)"))
+        _PRESENTED_SIGNALS[cls] = method
+    return method
 
 
 def _same_size(image: QImage, target: QRect) -> bool:
@@ -559,6 +578,7 @@ class GlVideoSurface(QOpenGLWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.presented_callback: Callable[[int], None] | None = None  # as the raster one's
         self.presented = 0
         self.last_presented_seq = -1
         self._frame: VideoFrame | None = None
@@ -747,6 +767,8 @@ class GlVideoSurface(QOpenGLWidget):
             self._new = False
             self.presented += 1
             self.last_presented_seq = frame.seq
+            if self.presented_callback is not None:
+                self.presented_callback(frame.seq)
             self.frame_presented.emit(frame.seq, time.monotonic())
 
 
