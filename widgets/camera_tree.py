@@ -140,8 +140,11 @@ class QtCameraTree(QWidget):
         item = self._items.get(camera_id)
         if item is None:
             return
-        item.setIcon(status_icon(str(summary)))
-        item.setData(str(summary), STATUS_ROLE)
+        state = str(summary)
+        if item.data(STATUS_ROLE) == state:
+            return  # only the reason or the retry time changed: nothing the tree shows
+        item.setData(state, STATUS_ROLE)
+        item.setIcon(status_icon(state))
 
     def camera_state(self, camera_id: str) -> str:
         return str(self._items[camera_id].data(STATUS_ROLE))

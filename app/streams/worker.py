@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import queue
 import random
 import threading
 import time
@@ -124,6 +125,8 @@ class StreamWorker:
         self._status = StreamStatus.now(StreamState.IDLE)
         self._status_lock = threading.Lock()
         self._stop = threading.Event()
+        self._start_requested = False
+        self._launched = threading.Event()  # the starter thread has started (or skipped) it
         self._keyframes_only = False
         self._seq = 0
         self._rng = random.Random(seed)
@@ -136,8 +139,20 @@ class StreamWorker:
 
     # -- control -------------------------------------------------------------------------
     def start(self) -> None:
+        """Start decoding; returns at once (the thread is started by the starter thread)."""
         _running.add(self)
-        self._thread.start()
+        self._start_requested = True
+        _starter.submit(self)
+
+    def _launch(self) -> None:
+        """On the starter thread: start the decode thread (unless stopped before it ran)."""
+        try:
+            if not self._stop.is_set():
+                self._thread.start()
+            else:
+                _running.discard(self)
+        finally:
+            self._launched.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -145,13 +160,17 @@ class StreamWorker:
         abort.abort(self._thread)
 
     def join(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self._start_requested and not self._launched.wait(timeout):
+            return False
         if self._thread.is_alive():
-            self._thread.join(timeout)
+            self._thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return not self._thread.is_alive()
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        """Started and not finished (counting a start still queued on the starter thread)."""
+        return (self._start_requested and not self._launched.is_set()) or self._thread.is_alive()
 
     def set_keyframes_only(self, on: bool) -> None:
         """Decode only key frames (cheap thumbnails for small or demoted tiles)."""
@@ -359,6 +378,41 @@ class StreamWorker:
         if not data.flags.c_contiguous:  # padded rows; fit_size's multiple-of-16 widths avoid this
             data = np.ascontiguousarray(data)
         return data, w, h, PixelFormat.BGRA
+
+
+class _Starter:
+    """Starts decode threads for their callers, so that opening a stream never waits.
+
+    ``Thread.start`` blocks until the new thread has run its first bytecodes, which needs the
+    GIL and a CPU: opening a 64-tile wall on two cores cost the GUI thread ~250 ms of such
+    waits (py-spy), while the first key frames were already arriving. One long-lived daemon
+    thread does the waiting instead, in the order the streams were opened.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[StreamWorker] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, worker: StreamWorker) -> None:
+        self._queue.put(worker)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="stream-starter", daemon=True
+                )
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            worker = self._queue.get()
+            try:
+                worker._launch()
+            except Exception:  # e.g. no more threads: that stream stays idle, the rest start
+                logger.exception("cannot start the decode thread of %s", worker.label)
+
+
+_starter = _Starter()
 
 
 def _lower_thread_priority(nice: int) -> None:
