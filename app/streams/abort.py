@@ -4,12 +4,11 @@ PyAV has no call to interrupt a blocked ``av.open`` or ``demux``: FFmpeg polls t
 interrupt callback every ~100 ms while it waits on a socket, but PyAV's callback only compares
 ``time.monotonic()`` with the guard PyAV arms around each call: the open timeout around
 ``avformat_open_input``, the read timeout around each ``av_read_frame``. With no guard for a
-call (timeout ``None``) the callback returns "go on" without looking at any clock, so a worker
-must give ``av.open`` both an open and a read timeout (the read one may be huge) for this module
-to reach a blocked read. A worker stuck on a camera that went silent (before or after its first
-picture) would otherwise hold the application's exit for FFmpeg's whole socket timeout.
+call (timeout ``None``) the callback returns "go on" without looking at any clock. A worker
+stuck on a camera that went silent (before or after its first picture) would otherwise hold the
+application's exit for FFmpeg's whole socket timeout.
 
-We replace the ``time`` module that PyAV's callback sees with a proxy whose ``monotonic()``
+Opens: we replace the ``time`` module that PyAV's callback sees with a proxy whose ``monotonic()``
 leaps ahead (by a growing amount on every call) on threads marked for abort: the callback then
 finds its guard expired and FFmpeg returns ``AVERROR_EXIT`` (``av.error.ExitError``) at its next
 poll. Other threads and every other ``time`` function are untouched, and an unmarked thread's
@@ -20,10 +19,14 @@ how long the call took). A mark belongs to one ``Thread`` object, not to its ide
 reuses: a late mark for a finished thread can never abort a new one. If a PyAV release moves its
 clock, ``install`` returns False and stopping falls back to FFmpeg's socket timeout (the worker
 is a daemon).
+
+Reads: workers open with no read guard (a guard costs the GIL on every socket read, see
+``read_aborter``), and ``stop()`` arms the guard of the blocked read itself.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 import time
@@ -127,3 +130,74 @@ def clear(thread: threading.Thread) -> None:
         if entry is not None and entry[0] is thread:
             del _aborting[ident]
         _update_clock()
+
+
+# -- reads: arm the guard of one blocked read, from another thread ---------------------------
+#
+# A read guard given to ``av.open`` makes PyAV's interrupt callback take the GIL and read the
+# clock on *every* interrupt check of every socket read (FFmpeg checks several times per RTP
+# packet). Measured on the 8x8 benchmark wall (64 streams): the decode threads then cost so
+# much that the load policy kept 59 tiles on key frames instead of 48, and the display clock's
+# p99 lateness rose from 39 to 72 ms. So workers open without a read guard, and ``stop()``
+# arms the guard of the one read that is blocked, by writing its timeout into PyAV's
+# ``timeout_info`` (a C struct inside the Container object): from that moment the callback
+# compares the clock with a zero timeout and FFmpeg returns ``AVERROR_EXIT`` at its next poll.
+# PyAV has no API for this. The struct's place is found from the layout PyAV declares
+# (``open_timeout`` and ``read_timeout`` object pointers, then ``interrupt_callback_info``),
+# verified on every container against ``id()`` of those two attributes and the -1.0 that
+# "no guard" stores; where anything differs, no byte is written and a blocked read ends by
+# FFmpeg's socket timeout, as it would without this module.
+
+_STRUCT_SIZE = 16  # timeout_info: double start_time, double timeout
+_guard_offsets: dict[type, int | None] = {}
+
+
+def _pointer_at(address: int) -> int:
+    return ctypes.c_void_p.from_address(address).value or 0
+
+
+def _find_guard_offset(container: Any) -> int | None:
+    """Offset of ``interrupt_callback_info`` in this Container type, or None if not found once."""
+    base, size = id(container), type(container).__basicsize__
+    want = (id(container.open_timeout), id(container.read_timeout))
+    hits = [
+        off + 16
+        for off in range(16, size - 16 - _STRUCT_SIZE + 1, 8)
+        if _pointer_at(base + off) == want[0] and _pointer_at(base + off + 8) == want[1]
+    ]
+    return hits[0] if len(hits) == 1 else None
+
+
+def read_aborter(container: Any) -> Callable[[], None] | None:
+    """A function that makes a read blocked in ``container`` (opened with no read guard)
+    return at FFmpeg's next interrupt check; None where PyAV's layout is not the expected one.
+
+    Call it from any thread; it keeps the container object alive. Call it only for a worker
+    that is stopping: any later read of that container is aborted too.
+    """
+    if getattr(container, "read_timeout", 0) is not None or container.open_timeout is None:
+        return None  # a read guard of its own, or no interrupt callback at all
+    cls = type(container)
+    if cls not in _guard_offsets:
+        _guard_offsets[cls] = _find_guard_offset(container)
+        if _guard_offsets[cls] is None:
+            logger.warning("PyAV's read guard not found; a frozen read stops by timeout only")
+    offset = _guard_offsets[cls]
+    if offset is None:
+        return None
+    base = id(container)
+    timeout = ctypes.c_double.from_address(base + offset + 8)
+    if (
+        _pointer_at(base + offset - 16) != id(container.open_timeout)
+        or _pointer_at(base + offset - 8) != id(container.read_timeout)
+        or timeout.value != -1.0
+    ):
+        return None
+
+    def arm() -> None:
+        # One aligned 8-byte store, atomic on every platform CPython supports; ``container``
+        # is referenced by this closure, so the struct is still there.
+        if container is not None:
+            timeout.value = 0.0
+
+    return arm

@@ -46,12 +46,6 @@ def _stop_running_workers(timeout: float = 2.0) -> None:
         w.join(max(0.0, deadline - time.monotonic()))
 
 
-# PyAV's read guard, in seconds. It never expires on its own (a dead connection is found by
-# FFmpeg's socket timeout and the stall watchdog); it exists because PyAV consults its clock,
-# and so the abort of stop(), only for calls it guards (abort.py).
-READ_GUARD = 3600.0
-
-
 @dataclass(frozen=True, slots=True)
 class StreamOptions:
     """How a stream is opened and kept alive. Times in seconds."""
@@ -127,6 +121,8 @@ class StreamWorker:
         self._stop = threading.Event()
         self._start_requested = False
         self._launched = threading.Event()  # the starter thread has started (or skipped) it
+        # Set by the decode thread while a container is open: arms its read guard (abort.py).
+        self._read_abort: Callable[[], None] | None = None
         self._keyframes_only = False
         self._seq = 0
         self._rng = random.Random(seed)
@@ -158,6 +154,9 @@ class StreamWorker:
         self._stop.set()
         # Unblock an open or read waiting on a silent camera now, not at the socket timeout.
         abort.abort(self._thread)
+        read_abort = self._read_abort
+        if read_abort is not None:
+            read_abort()
 
     def join(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -258,11 +257,15 @@ class StreamWorker:
         """One connection: open, decode until the stream ends or stop. True if frames came."""
         opts = open_options(url, self.options)
         got = False
-        # Both guards arm the abort check of stop() (abort.py): for the open, and for every read,
-        # so a worker blocked on a camera that froze mid-stream stops at once, not after the
-        # socket timeout. Neither changes FFmpeg's errors (a frozen read is still a
-        # TimeoutError); an abort surfaces as ExitError, which the loop ignores when stopping.
-        container: Any = av.open(url, options=opts, timeout=(self.options.timeout * 2, READ_GUARD))
+        # The open guard arms the abort check of stop() for the open (abort.py). Reads get no
+        # guard (one costs the GIL on every socket read): stop() arms the guard of a blocked
+        # read through ``read_aborter`` instead, so a worker on a camera that froze mid-stream
+        # stops at once, not after the socket timeout. An abort surfaces as ExitError, which
+        # the loop ignores when stopping.
+        container: Any = av.open(url, options=opts, timeout=(self.options.timeout * 2, None))
+        self._read_abort = abort.read_aborter(container)
+        if self._stop.is_set() and self._read_abort is not None:
+            self._read_abort()  # stop() came between the open and here
         try:
             if not container.streams.video:
                 raise av.error.DecoderNotFoundError(0, "no video stream in the source")
@@ -316,6 +319,7 @@ class StreamWorker:
                     self._deliver(frame, decode_ms, time_base, started)
             return got
         finally:
+            self._read_abort = None
             container.close()
 
     def _deliver(
