@@ -18,6 +18,7 @@ from app import __version__
 
 logger = logging.getLogger("torrazzo")
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+GIL_SWITCH_INTERVAL_S = 0.001  # see run_gui
 
 
 def resources_dir() -> Path:
@@ -203,6 +204,13 @@ def start_stream_discovery(site: Any, window: Any, bridge: Any) -> Any:
 
 
 def run_gui(args: argparse.Namespace) -> int:
+    # The GUI thread gives up the GIL in most PySide calls and must win it back from up to 64
+    # decode threads; CPython makes a waiting thread wait a whole switch interval (5 ms by
+    # default) before it forces the holder to let go. At an 8x8 start that turned the camera
+    # tree's status updates into a ~0.5 s stall (py-spy). With 1 ms: 8x8 first frame worst
+    # 231-249 ms instead of 396-734, display p99 22-39 ms; the 4x4 wall's CPU is unchanged
+    # (BENCHMARKS.md).
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
