@@ -89,14 +89,24 @@ def test_rtsps_with_credentials(
 def test_plain_rtsp_client_is_not_served_by_a_tls_camera(
     engine: StreamEngine, rtsps_server: RtspServerProcess
 ) -> None:
+    # Record transitions: each failed attempt is "offline" only until the next retry (0.1-1 s
+    # with these options), which polling can miss on a busy machine.
+    seen: list[tuple[StreamState, str]] = []
+    engine.status_changed.connect(lambda _key, st: seen.append((st.state, st.reason)))
     handle = engine.open(rtsps_server.url("/cam1/sub"))  # rtsp:// to a TLS-only port
-    wait_for(
-        lambda: handle.status.state in (StreamState.OFFLINE, StreamState.ERROR),
-        20,
-        "the plain-text attempt to fail",
-    )
+    try:
+        wait_for(
+            lambda: any(state in (StreamState.OFFLINE, StreamState.ERROR) for state, _ in seen),
+            30,
+            "the plain-text attempt to fail",
+        )
+    except AssertionError as exc:  # say what the worker did instead
+        raise AssertionError(f"{exc}; transitions {seen}; alive {handle.worker.alive}") from None
+    failed = [(state, reason) for state, reason in seen if state != StreamState.CONNECTING]
+    assert failed[0][0] in (StreamState.OFFLINE, StreamState.ERROR), seen
+    assert failed[0][1]  # with a reason
     assert handle.slot.latest() is None
-    assert handle.status.reason
+    assert StreamState.LIVE not in [state for state, _ in seen]
 
 
 def _ts_clip(path: Path, seconds: int = 8) -> None:
