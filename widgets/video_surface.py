@@ -381,12 +381,7 @@ class RasterVideoSurface(QWidget):
             source = QRectF(vx * iw, vy * ih, vw * iw, vh * ih)
             _fill_bars(painter, self.width(), self.height(), target, dpr)
             painter.drawImage(
-                QRectF(
-                    target.x() / dpr,
-                    target.y() / dpr,
-                    target.width() / dpr,
-                    target.height() / dpr,
-                ),
+                _logical(target, dpr),
                 image,
                 source,
             )
@@ -400,9 +395,7 @@ class RasterVideoSurface(QWidget):
             )
             self._blit_bars = _bars(self.width(), self.height(), target, dpr)
             self._blit_pos = QPointF(target.x() / dpr, target.y() / dpr)
-            self._blit_rect = QRectF(
-                target.x() / dpr, target.y() / dpr, target.width() / dpr, target.height() / dpr
-            ).toAlignedRect()
+            self._blit_rect = _logical(target, dpr).toAlignedRect()
             self._blit_key = key
             for bar in self._blit_bars:
                 painter.fillRect(bar, _BLACK)
@@ -411,12 +404,7 @@ class RasterVideoSurface(QWidget):
             # A frame produced for the previous size, until the decoder catches up.
             _fill_bars(painter, self.width(), self.height(), target, dpr)
             painter.drawImage(
-                QRectF(
-                    target.x() / dpr,
-                    target.y() / dpr,
-                    target.width() / dpr,
-                    target.height() / dpr,
-                ),
+                _logical(target, dpr),
                 image,
             )
 
@@ -434,6 +422,11 @@ def _presented_signal(surface: QObject) -> QMetaMethod:
         method = meta.method(meta.indexOfSignal("frame_presented(int,double)"))
         _PRESENTED_SIGNALS[cls] = method
     return method
+
+
+def _logical(rect: QRect, dpr: float) -> QRectF:
+    """A rectangle in device pixels, in the widget's logical coordinates."""
+    return QRectF(rect.x() / dpr, rect.y() / dpr, rect.width() / dpr, rect.height() / dpr)
 
 
 def _same_size(image: QImage, target: QRect) -> bool:

@@ -194,10 +194,15 @@ def read_aborter(container: Any) -> Callable[[], None] | None:
     ):
         return None
 
-    def arm() -> None:
-        # One aligned 8-byte store, atomic on every platform CPython supports; ``container``
-        # is referenced by this closure, so the struct is still there.
-        if container is not None:
-            timeout.value = 0.0
+    return _ReadAborter(container, timeout)
 
-    return arm
+
+class _ReadAborter:
+    """``read_aborter``'s result: holds the container, so its struct outlives any call."""
+
+    def __init__(self, container: Any, timeout: ctypes.c_double) -> None:
+        self._container = container
+        self._timeout = timeout
+
+    def __call__(self) -> None:
+        self._timeout.value = 0.0  # one aligned 8-byte store: atomic where CPython runs
