@@ -143,29 +143,56 @@ def clear(thread: threading.Thread) -> None:
 # ``timeout_info`` (a C struct inside the Container object): from that moment the callback
 # compares the clock with a zero timeout and FFmpeg returns ``AVERROR_EXIT`` at its next poll.
 # PyAV has no API for this. The struct's place is found from the layout PyAV declares
-# (``open_timeout`` and ``read_timeout`` object pointers, then ``interrupt_callback_info``),
-# verified on every container against ``id()`` of those two attributes and the -1.0 that
-# "no guard" stores; where anything differs, no byte is written and a blocked read ends by
-# FFmpeg's socket timeout, as it would without this module.
+# (``open_timeout`` and ``read_timeout`` object pointers, then ``interrupt_callback_info``
+# at most a few fields later: right after them in PyAV 18, after ``hwaccel`` in PyAV 19),
+# verified on every container against ``id()`` of those two attributes, a start time from
+# the monotonic clock and the -1.0 that "no guard" stores; where anything differs, no byte is
+# written and a blocked read ends by FFmpeg's socket timeout, as without this module.
 
 _STRUCT_SIZE = 16  # timeout_info: double start_time, double timeout
-_guard_offsets: dict[type, int | None] = {}
+_SEARCH_AFTER = 32  # bytes after read_timeout where the struct may start (PyAV 19: one field)
+# Per Container type: (offset of the open_timeout/read_timeout pointer pair, offset of the
+# struct), or None where they were not found exactly once.
+_guard_offsets: dict[type, tuple[int, int] | None] = {}
 
 
 def _pointer_at(address: int) -> int:
     return ctypes.c_void_p.from_address(address).value or 0
 
 
-def _find_guard_offset(container: Any) -> int | None:
-    """Offset of ``interrupt_callback_info`` in this Container type, or None if not found once."""
+def _double_at(address: int) -> float:
+    return float(ctypes.c_double.from_address(address).value)
+
+
+def _plausible_struct(address: int) -> bool:
+    """An unarmed ``timeout_info``: a start time read from the monotonic clock, timeout -1.0.
+
+    An object pointer read as a double is a denormal (< 1e-300), never a clock reading.
+    """
+    start = _double_at(address)
+    return 1e-3 <= start <= time.monotonic() and _double_at(address + 8) == -1.0
+
+
+def _find_guard_offsets(container: Any) -> tuple[int, int] | None:
+    """Where ``open_timeout``/``read_timeout`` and then ``interrupt_callback_info`` lie in
+    this Container type (PyAV 18 declares the struct right after them; PyAV 19 one field
+    later), or None unless each is found exactly once."""
     base, size = id(container), type(container).__basicsize__
     want = (id(container.open_timeout), id(container.read_timeout))
-    hits = [
-        off + 16
-        for off in range(16, size - 16 - _STRUCT_SIZE + 1, 8)
+    pairs = [
+        off
+        for off in range(16, size - 16 + 1, 8)
         if _pointer_at(base + off) == want[0] and _pointer_at(base + off + 8) == want[1]
     ]
-    return hits[0] if len(hits) == 1 else None
+    if len(pairs) != 1:
+        return None
+    after = pairs[0] + 16
+    structs = [
+        off
+        for off in range(after, min(after + _SEARCH_AFTER, size - _STRUCT_SIZE) + 1, 8)
+        if _plausible_struct(base + off)
+    ]
+    return (pairs[0], structs[0]) if len(structs) == 1 else None
 
 
 def read_aborter(container: Any) -> Callable[[], None] | None:
@@ -179,22 +206,21 @@ def read_aborter(container: Any) -> Callable[[], None] | None:
         return None  # a read guard of its own, or no interrupt callback at all
     cls = type(container)
     if cls not in _guard_offsets:
-        _guard_offsets[cls] = _find_guard_offset(container)
+        _guard_offsets[cls] = _find_guard_offsets(container)
         if _guard_offsets[cls] is None:
             logger.warning("PyAV's read guard not found; a frozen read stops by timeout only")
-    offset = _guard_offsets[cls]
-    if offset is None:
+    offsets = _guard_offsets[cls]
+    if offsets is None:
         return None
+    pair, struct = offsets
     base = id(container)
-    timeout = ctypes.c_double.from_address(base + offset + 8)
     if (
-        _pointer_at(base + offset - 16) != id(container.open_timeout)
-        or _pointer_at(base + offset - 8) != id(container.read_timeout)
-        or timeout.value != -1.0
+        _pointer_at(base + pair) != id(container.open_timeout)
+        or _pointer_at(base + pair + 8) != id(container.read_timeout)
+        or not _plausible_struct(base + struct)
     ):
         return None
-
-    return _ReadAborter(container, timeout)
+    return _ReadAborter(container, ctypes.c_double.from_address(base + struct + 8))
 
 
 class _ReadAborter:

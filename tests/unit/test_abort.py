@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import time
 
 import av
 import pytest
@@ -21,9 +22,12 @@ def test_read_aborter_found_on_an_unguarded_container(lavfi: str) -> None:
         assert arm is not None
         # The struct's timeout field is the -1.0 of "no guard" until armed, then 0.0: the
         # callback then compares the clock with it (and FFmpeg gives up at its next check).
-        offset = abort._guard_offsets[type(container)]
-        assert offset is not None
+        offsets = abort._guard_offsets[type(container)]
+        assert offsets is not None
+        offset = offsets[1]
+        start = ctypes.c_double.from_address(id(container) + offset)
         field = ctypes.c_double.from_address(id(container) + offset + 8)
+        assert 0 < start.value <= time.monotonic()  # stamped by PyAV from the clock
         assert field.value == -1.0
         arm()
         assert field.value == 0.0
