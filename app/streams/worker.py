@@ -401,7 +401,9 @@ class _Starter:
     def submit(self, worker: StreamWorker) -> None:
         self._queue.put(worker)
         with self._lock:
-            if self._thread is None:
+            # Also when it has died (it never should: every launch error is caught), so that
+            # no stream is left waiting on a starter that is gone.
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._loop, name="stream-starter", daemon=True
                 )
@@ -410,10 +412,17 @@ class _Starter:
     def _loop(self) -> None:
         while True:
             worker = self._queue.get()
+            began = time.monotonic()
             try:
                 worker._launch()
             except Exception:  # e.g. no more threads: that stream stays idle, the rest start
                 logger.exception("cannot start the decode thread of %s", worker.label)
+            if time.monotonic() - began > 1.0:  # a starved machine: say so, streams wait
+                logger.warning(
+                    "starting the decode thread of %s took %.1f s",
+                    worker.label,
+                    time.monotonic() - began,
+                )
 
 
 _starter = _Starter()
