@@ -23,7 +23,6 @@ import numpy.typing as npt
 import pytest
 from PySide6.QtGui import QGuiApplication, QImage
 
-from app.health import StatusBoard
 from app.layouts.store import WallModel, load_wall_state
 from app.site.loader import load_site
 from app.streams.engine import StreamEngine
@@ -31,9 +30,8 @@ from app.streams.frames import FrameRequest, PixelFormat, VideoFrame
 from app.streams.status import StreamState
 from app.streams.worker import StreamOptions
 from tests.sites import write_rtsp_site
+from tests.widgets.windows import show_main_window
 from widgets import video_surface as vs
-from widgets.bridge import MainThreadBridge
-from widgets.main_window import MainWindow
 from widgets.video_surface import ColourMatrix, GlVideoSurface, auto_matrix, fit_rect
 
 _SWS_SPACE = {ColourMatrix.BT709: "ITU709", ColourMatrix.BT601: "ITU601"}
@@ -95,12 +93,8 @@ def gl_window(qtbot, qapp, rtsp_server, tmp_path: Path, monkeypatch: pytest.Monk
         )
     )
     engine = StreamEngine(StreamOptions(timeout=5.0, backoff_initial=0.2, backoff_max=1.0))
-    board = StatusBoard(engine)
     model = WallModel(load_wall_state(tmp_path / "wall.json"), [c.id for c in site.cameras])
-    win = MainWindow(site, model, engine, board, MainThreadBridge())
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
+    win = show_main_window(qtbot, site, engine, model)
     qtbot.waitExposed(win)
     yield win
     win.close()

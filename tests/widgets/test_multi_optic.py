@@ -9,7 +9,6 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.demo.fleet import ensure_demo_env
-from app.health import StatusBoard
 from app.layouts import ops
 from app.layouts.store import WallModel, load_wall_state, save_wall_state
 from app.site.loader import REFERENCE_SITE, load_site
@@ -18,8 +17,8 @@ from app.streams.status import CameraStatus, StreamState
 from app.streams.urls import open_url
 from app.streams.worker import StreamOptions
 from tests.helpers import start_fleet_on_free_port
+from tests.widgets.windows import show_main_window
 from widgets.bridge import MainThreadBridge
-from widgets.main_window import MainWindow
 
 QUAD, BI = "cam10", "cam03"
 
@@ -38,11 +37,7 @@ def _window(qtbot, site, tmp_path: Path, tiles: list[str]):
     )
     model = WallModel(load_wall_state(tmp_path / "wall.json"), [])
     model.apply(lambda lay: ops.new_layout("2x2", tiles))
-    win = MainWindow(site, model, engine, StatusBoard(engine), MainThreadBridge())
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    return win, engine, model
+    return show_main_window(qtbot, site, engine, model), engine, model
 
 
 def _optic_keys(engine: StreamEngine, port: int) -> list[str]:

@@ -15,10 +15,10 @@ from app.streams.engine import StreamEngine
 from app.streams.urls import open_url
 from app.streams.worker import StreamOptions
 from tests.widgets.test_multi_optic import BI, QUAD, _optic_keys, _window, fleet  # noqa: F401
+from tests.widgets.windows import show_main_window
 from widgets.bridge import MainThreadBridge
 from widgets.camera_tree import CAMERA_ID_ROLE, QtCameraTree
 from widgets.export import TileActions
-from widgets.main_window import MainWindow
 from widgets.optic_actions import ALL_OPTICS, add_optic_actions
 
 
@@ -113,10 +113,7 @@ def test_restored_optic_selection_decodes_only_that_optic(
         StreamOptions(timeout=2.0, backoff_initial=0.2, backoff_max=1.0), url_resolver=open_url
     )
     model = WallModel(load_wall_state(path), [])
-    win = MainWindow(site, model, engine, StatusBoard(engine), MainThreadBridge())
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
+    win = show_main_window(qtbot, site, engine, model)
     try:
         tile = win.wall.tiles[0]
         assert model.layout.tiles[0].optic == 2

@@ -11,16 +11,14 @@ from PySide6.QtCore import QMimeData, QPointF, Qt
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from app.health import StatusBoard
 from app.layouts.store import WallModel, load_wall_state
 from app.site.loader import load_site
 from app.streams.engine import StreamEngine
 from app.streams.status import StreamState
 from app.streams.worker import StreamOptions
 from tests.sites import write_rtsp_site
-from widgets.bridge import MainThreadBridge
+from tests.widgets.windows import show_main_window
 from widgets.camera_tree import CAMERA_ID_ROLE
-from widgets.main_window import MainWindow
 from widgets.tile import CAMERA_MIME, TILE_MIME
 
 
@@ -30,12 +28,8 @@ def window(qtbot, rtsp_server, tmp_path: Path):
         write_rtsp_site(tmp_path / "site.yaml", f"rtsp://127.0.0.1:{rtsp_server.port}")
     )
     engine = StreamEngine(StreamOptions(timeout=2.0, backoff_initial=0.2, backoff_max=1.0))
-    board = StatusBoard(engine)
     model = WallModel(load_wall_state(tmp_path / "wall.json"), [c.id for c in site.cameras])
-    win = MainWindow(site, model, engine, board, MainThreadBridge())
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
+    win = show_main_window(qtbot, site, engine, model)
     yield win, engine, model
     win.close()
     assert engine.shutdown(2.0) == []
@@ -235,12 +229,8 @@ def test_closing_the_window_joins_workers_blocked_on_frozen_cameras(
     site = load_site(write_rtsp_site(tmp_path / "site.yaml", base, extra_dead=False))
     engine = StreamEngine(StreamOptions(timeout=10.0, stall_after=1.0))
     try:
-        board = StatusBoard(engine)
         model = WallModel(load_wall_state(tmp_path / "wall.json"), [c.id for c in site.cameras])
-        win = MainWindow(site, model, engine, board, MainThreadBridge())
-        qtbot.addWidget(win)
-        win.resize(1200, 800)
-        win.show()
+        win = show_main_window(qtbot, site, engine, model)
         tiles = [t for t in win.wall.tiles if t.camera is not None]
         assert len(tiles) >= 2
         qtbot.waitUntil(lambda: all(t.presented >= 5 for t in tiles), timeout=15000)
