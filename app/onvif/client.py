@@ -7,7 +7,7 @@ import concurrent.futures
 import datetime as dt
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from app.onvif.errors import OnvifError, OnvifErrorKind, map_error
@@ -169,11 +169,11 @@ class OnvifClient:
 
     # --- plumbing ------------------------------------------------------------------------
 
-    def _submit(self, coro: Awaitable[T]) -> concurrent.futures.Future[T]:
-        async def run() -> T:
-            return await coro
-
-        return self._loop.submit(run())
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        # The coroutine itself, not a wrapper awaiting it: a call submitted as the loop stops
+        # is closed by OnvifLoop.submit (or cancelled before its first step), and a wrapped
+        # one would then be left never awaited (a RuntimeWarning at exit).
+        return self._loop.submit(coro)
 
     async def _call(self, what: str, op: Awaitable[T], timeout: float | None = None) -> T:
         try:
