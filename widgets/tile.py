@@ -230,22 +230,17 @@ class QtTileOverlay(CachedOverlay):
             datetime.now().strftime("%H:%M:%S"),
         )
 
-    def clock_entry(self) -> tuple[int, object, QPointF, QImage] | None:
-        """The clock's cached (second, place, position, image); the same object all second."""
-        if self.clock_image() is None:
-            return None
-        return self._clock_cache
-
-    def clock_image(self) -> tuple[QPointF, QImage] | None:
-        """The clock as a small image and where it goes (tile coordinates), redrawn once a
-        second: blitted with every frame instead of composing the whole overlay each second."""
+    def clock_entry(self) -> tuple[int, tuple[QRect, QFont], QPointF, QImage] | None:
+        """The clock as a small image and where it goes (tile coordinates), as the cached
+        (second, place, position, image): the same object all second, redrawn once a second
+        and blitted with every frame instead of composing the whole overlay each second."""
         at = self._clock_at
         if at is None:
             return None
         second = int(time.time())
         cached = self._clock_cache
         if cached is not None and cached[0] == second and cached[1] is at:
-            return cached[2], cached[3]
+            return cached
         rect, font = at
         text = datetime.fromtimestamp(second).strftime("%H:%M:%S")
         width = QFontMetrics(font).horizontalAdvance(text) + 2
@@ -263,7 +258,7 @@ class QtTileOverlay(CachedOverlay):
         p.end()
         pos = QPointF(rect.right() + 1 - width, rect.top())
         self._clock_cache = (second, at, pos, image)
-        return pos, image
+        return self._clock_cache
 
     def time_dependent(self) -> bool:
         """Whether the drawing changes with time (retry count-downs, statistics)."""
