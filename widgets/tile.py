@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 import shiboken6
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -378,22 +379,53 @@ class _Pane:
         self.surface.deleteLater()
 
 
+# The grain (device pixels) at which an overlay's drawn parts are found: each blit covers
+# whole cells, trimmed to what is drawn in them.
+_CELL = 16
+
+
 def _opaque_bands(image: QImage) -> list[QRect]:
-    """Bounding rectangles (device pixels) of the horizontal bands of ``image`` that are not
-    fully transparent: where an overlay actually draws something."""
+    """Rectangles (device pixels) covering the parts of ``image`` that are not fully
+    transparent: where an overlay actually draws something, blitted over every video frame.
+
+    The image is cut into ``_CELL``-square cells; runs of drawn cells along a row of cells
+    become rectangles, stacked while the run below has the same columns, then trimmed to the
+    drawn pixels. A focused tile's frame comes out as thin strips down both sides: found as
+    one band of rows, it made every video frame blend the whole picture (a maximised 1080p
+    tile: 12 % of the GUI thread's time, perf).
+    """
     w, h = image.width(), image.height()
     if w == 0 or h == 0:
         return []
     pixels = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
     alpha = pixels.reshape(h, image.bytesPerLine())[:, 3 : 4 * w : 4]  # ARGB32: A is byte 3
-    rows = alpha.any(axis=1)
-    bands = []
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], rows.astype(np.int8), [0]))))
-    for top, bottom in zip(edges[0::2], edges[1::2], strict=True):
-        cols = np.flatnonzero(alpha[top:bottom].any(axis=0))
-        left, right = int(cols[0]), int(cols[-1]) + 1
-        bands.append(QRect(left, int(top), right - left, int(bottom - top)))
-    return bands
+    rows, cols = -(-h // _CELL), -(-w // _CELL)
+    drawn = np.zeros((rows * _CELL, cols * _CELL), dtype=bool)
+    drawn[:h, :w] = alpha != 0
+    cells = drawn.reshape(rows, _CELL, cols, _CELL).any(axis=(1, 3))
+    done: list[tuple[int, int, int, int]] = []  # cell rectangles: top, bottom, left, right
+    open_: dict[tuple[int, int], int] = {}  # (left, right) of the last row's runs → top
+    for r in range(rows + 1):
+        runs = set(_runs(cells[r])) if r < rows else set()
+        for run in list(open_):
+            if run not in runs:
+                done.append((open_.pop(run), r, *run))
+        for run in runs:
+            open_.setdefault(run, r)
+    rects = []
+    for top, bottom, left, right in done:
+        part = alpha[top * _CELL : bottom * _CELL, left * _CELL : right * _CELL]
+        ys, xs = np.flatnonzero(part.any(axis=1)), np.flatnonzero(part.any(axis=0))
+        y0, x0 = top * _CELL + int(ys[0]), left * _CELL + int(xs[0])
+        rects.append(QRect(x0, y0, int(xs[-1]) - int(xs[0]) + 1, int(ys[-1]) - int(ys[0]) + 1))
+    rects.sort(key=lambda q: (q.y(), q.x()))
+    return rects
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """[start, end) of the runs of True in ``mask``."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def mosaic_grid(optics: int) -> tuple[int, int]:
