@@ -11,6 +11,12 @@ the application's CPU by its.
 
 ``--ffmpeg`` runs Debian's ``ffmpeg`` instead (one process, every stream an input, each
 scaled to BGRA and discarded), a second opinion on the same floor.
+
+``--present`` adds the least a Python and PySide6 display must do on top of the floor: each
+decode thread leaves its newest picture in a slot, a wake-up (or, while frames come densely,
+a 10 ms poll: the application's own rule) lets the GUI thread wrap each new picture in a
+QImage and repaint one plain widget per stream, whose paint blits it. No overlays, no
+statistics, no layouts. It is a reference for the application's CPU, not a target.
 """
 
 from __future__ import annotations
@@ -46,8 +52,17 @@ STAMP_EVERY = 25  # frames between latency samples (a sample costs ~0.05 ms)
 class FloorStream:
     """One stream: a thread that decodes and scales every frame, counting them."""
 
-    def __init__(self, url: str, width: int, height: int, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        url: str,
+        width: int,
+        height: int,
+        stop: threading.Event,
+        on_frame: Any = None,
+    ) -> None:
         self.url = url
+        # --present: called with each scaled picture (a PyAV frame) from the decode thread.
+        self.on_frame = on_frame
         self.width = width
         self.height = height
         self.stop = stop
@@ -77,7 +92,7 @@ class FloorStream:
                 if self.stop.is_set():
                     return
                 for frame in cc.decode(packet):
-                    scaler.reformat(
+                    out = scaler.reformat(
                         frame,
                         width=self.width,
                         height=self.height,
@@ -86,6 +101,8 @@ class FloorStream:
                         threads=1,
                     )
                     self.frames += 1
+                    if self.on_frame is not None:
+                        self.on_frame(out)
                     if self.frames % STAMP_EVERY == 1:
                         self._sample_latency(frame)
 
@@ -119,6 +136,113 @@ def run_pyav(streams: list[tuple[str, int, int]], seconds: float) -> dict[str, A
                 "latency_ms_samples": [round(x, 1) for x in w.latency_ms],
             }
             for w in workers
+        ],
+    }
+
+
+def run_present(streams: list[tuple[str, int, int]], seconds: float) -> dict[str, Any]:
+    """The floor plus the least a PySide6 display does per picture (see the module doc)."""
+    from PySide6.QtCore import QCoreApplication, QEvent, QObject, QPoint, QTimer
+    from PySide6.QtGui import QImage, QPainter, QPaintEvent
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    app = QApplication.instance() or QApplication([])
+    window = QWidget()
+    window.resize(1920, 1080)
+
+    class Pane(QWidget):
+        def __init__(self, parent: QWidget) -> None:
+            super().__init__(parent)
+            self.frame: Any = None  # the PyAV frame whose memory the image wraps
+            self.image: QImage | None = None
+            self.painted = 0
+
+        def paintEvent(self, event: QPaintEvent) -> None:
+            if self.image is not None:
+                painter = QPainter(self)
+                painter.drawImage(QPoint(0, 0), self.image)
+                painter.end()
+                self.painted += 1
+
+    slots: list[Any] = [None] * len(streams)
+    shown: list[Any] = [None] * len(streams)
+    panes: list[Pane] = []
+    x = y = row_h = 0
+    for _, w, h in streams:
+        if x + w > 1920:
+            x, y, row_h = 0, y + row_h + 2, 0
+        pane = Pane(window)
+        pane.setGeometry(x, y, w, h)
+        panes.append(pane)
+        x, row_h = x + w + 2, max(row_h, h)
+
+    class Waker(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.armed = True
+            self.last = 0.0
+            self.timer = QTimer(self)
+            self.timer.setSingleShot(True)
+            self.timer.timeout.connect(self.show)
+
+        def event(self, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.User:
+                self.show()
+                return True
+            return super().event(event)
+
+        def wake(self) -> None:  # decode threads
+            if self.armed:
+                self.armed = False
+                QCoreApplication.postEvent(self, QEvent(QEvent.Type.User))
+
+        def show(self) -> None:
+            now = time.monotonic()
+            for i, frame in enumerate(slots):
+                if frame is not None and frame is not shown[i]:
+                    shown[i] = frame
+                    plane, pane = frame.planes[0], panes[i]
+                    pane.frame = frame
+                    pane.image = QImage(
+                        plane, frame.width, frame.height, plane.line_size, QImage.Format_RGB32
+                    )
+                    pane.update()
+            dense, self.last = now - self.last < 0.02, now
+            if dense:
+                self.timer.start(10)
+            else:
+                self.armed = True
+
+    waker = Waker()
+
+    def landed(i: int) -> Any:
+        def put(frame: Any) -> None:
+            slots[i] = frame
+            waker.wake()
+
+        return put
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    workers = [
+        FloorStream(url, w, h, stop, on_frame=landed(i)) for i, (url, w, h) in enumerate(streams)
+    ]
+    window.show()
+    for w in workers:
+        w.thread.start()
+    ticker = QTimer()
+    ticker.timeout.connect(lambda: app.quit() if stop.is_set() else None)
+    ticker.start(200)
+    QTimer.singleShot(int(seconds * 1000), stop.set)
+    app.exec()
+    stop.set()
+    for w in workers:
+        w.thread.join(6.0)
+    return {
+        "kind": "present",
+        "streams": [
+            {"url": w.url, "size": [w.width, w.height], "frames": w.frames, "painted": p.painted}
+            for w, p in zip(workers, panes, strict=True)
         ],
     }
 
@@ -161,10 +285,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, required=True)
     ap.add_argument("--stream", nargs=2, action="append", default=[], metavar=("URL", "WxH"))
     ap.add_argument("--ffmpeg", action="store_true", help="Debian's ffmpeg instead of PyAV")
+    ap.add_argument(
+        "--present", action="store_true", help="add a minimal PySide6 display (a reference)"
+    )
     ap.add_argument("--json", type=Path, help="write per-stream counts here")
     args = ap.parse_args(argv)
     streams = [(url, *parse_size(size)) for url, size in args.stream]
-    result = run_ffmpeg(streams, args.seconds) if args.ffmpeg else run_pyav(streams, args.seconds)
+    if args.ffmpeg:
+        result = run_ffmpeg(streams, args.seconds)
+    elif args.present:
+        result = run_present(streams, args.seconds)
+    else:
+        result = run_pyav(streams, args.seconds)
     if args.json:
         args.json.write_text(json.dumps(result))
     return 0

@@ -286,6 +286,9 @@ class RunResult:
     floor_frames: int | None
     app_exit: int | None
     notes: list[str] = field(default_factory=list)
+    # The reference phase: the floor and the floor with a minimal PySide6 display
+    # (``bench.floor --present``), side by side after the application, CPU % of each.
+    display_floor: tuple[float, float] | None = None
     stats: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -329,6 +332,17 @@ class RunResult:
             "load_demotions": self.stats.get("load_demotions"),
             "load_promotions": self.stats.get("load_promotions"),
             "floor_frames": self.floor_frames,
+            "display_floor_cpu_pct": (
+                None if self.display_floor is None else round(self.display_floor[1], 1)
+            ),
+            "display_floor_beside_floor_cpu_pct": (
+                None if self.display_floor is None else round(self.display_floor[0], 1)
+            ),
+            "display_floor_ratio": (
+                round(self.display_floor[1] / self.display_floor[0], 2)
+                if self.display_floor and self.display_floor[0]
+                else None
+            ),
             "app_exit": self.app_exit,
             "notes": self.notes,
         }
@@ -433,13 +447,18 @@ def _run_with_server(
         target=lambda: app_out.extend(app.stdout or []), name="bench-app-out", daemon=True
     ).start()
 
-    def start_floor(seconds: float) -> subprocess.Popen[bytes]:
+    def start_floor(
+        seconds: float, present: bool = False, json_out: Path = floor_json
+    ) -> subprocess.Popen[bytes]:
         streams = []
         for cid, (w, h) in sizes.items():
             role = "main" if scenario.main_source and cid == camera_id(0) else "sub"
             streams += ["--stream", f"rtsp://127.0.0.1:{server.port}/{cid}/{role}", f"{w}x{h}"]
         fcmd = [sys.executable, "-m", "bench.floor", "--seconds", f"{seconds:.1f}"]
-        fcmd += ["--json", str(floor_json), *streams]
+        fcmd += ["--json", str(json_out), *streams]
+        if present:
+            fcmd.append("--present")
+            return subprocess.Popen(fcmd, cwd=ROOT, env=env)  # offscreen, the same screen
         if floor_kind == "ffmpeg":
             fcmd.append("--ffmpeg")
         return subprocess.Popen(fcmd, cwd=ROOT)
@@ -498,6 +517,29 @@ def _run_with_server(
             floor_frames = sum(s.get("frames", 0) for s in fdata["streams"]) or None
         except (OSError, ValueError, KeyError):
             pass
+    display_floor: tuple[float, float] | None = None
+    if sizes and scenario.floor_alongside and floor_kind == "pyav":
+        # The reference: how much more than the floor the least a PySide6 display costs,
+        # measured the way the application was (beside the floor, same streams, same span).
+        log(f"{scenario.name}: the floor beside a minimal PySide6 display, {measure_s:.0f} s")
+        procs = [
+            start_floor(measure_s + 6.0, json_out=work / "floor-ref.json"),
+            start_floor(measure_s + 6.0, present=True, json_out=work / "display-floor.json"),
+        ]
+        time.sleep(4.0)
+        c0, t0 = [proc_cpu(p.pid) for p in procs], time.monotonic()
+        time.sleep(measure_s)
+        c1, t1 = [proc_cpu(p.pid) for p in procs], time.monotonic()
+        display_floor = (
+            metrics.cpu_percent(c0[0], c1[0], t1 - t0),
+            metrics.cpu_percent(c0[1], c1[1], t1 - t0),
+        )
+        for p in procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                notes.append("reference floor did not exit; killed")
     end_ns = time.time_ns()
     frames_log = server.stop()
     try:
@@ -559,6 +601,7 @@ def _run_with_server(
         timer_lateness_ms=lateness,
         floor_frames=floor_frames,
         app_exit=app_exit,
+        display_floor=display_floor,
         notes=notes,
         stats={k: v for k, v in stats.items() if k not in ("tiles", "timer_lateness_ms")},
     )
@@ -581,6 +624,22 @@ def checks(results: dict[str, RunResult], long_run: bool) -> list[Check]:
                     None if ratio is None else ratio <= metrics.CPU_RATIO_MAX,
                 )
             )
+            ref = s["display_floor_ratio"]
+            if ref is not None:
+                # No target: what the least PySide6 display costs over the same floor, and
+                # the application against that display, for reading the ratio above.
+                app_vs = s["app_cpu_pct"] / s["display_floor_cpu_pct"]
+                out.append(
+                    Check(
+                        name,
+                        "reference: minimal PySide6 display ÷ floor (beside it)",
+                        f"{fmt(ref, 'x', 2)} ({s['display_floor_cpu_pct']:.0f} % vs "
+                        f"{s['display_floor_beside_floor_cpu_pct']:.0f} %); "
+                        f"application ÷ that display {app_vs:.2f}x",
+                        "—",
+                        None,
+                    )
+                )
             p95 = s["latency_ms_p95"]
             out.append(
                 Check(

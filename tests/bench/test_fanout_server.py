@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -64,3 +68,28 @@ def test_one_encoder_feeds_every_mount_live_and_logs_what_it_sent(tmp_path: Path
     assert keys
     assert set(keys) <= sent
     assert {a[0], b[0]} <= set(keys)
+
+
+def test_floor_with_a_minimal_display_paints_what_it_decodes(tmp_path: Path) -> None:
+    """``bench.floor --present`` (the minimal PySide6 display reference) shows the pictures
+    the floor decodes, each scaled to its pane, in a real offscreen Qt window."""
+    server = FanoutServer({"sub0": "640x360@25"}, {"/a/sub": "sub0", "/b/sub": "sub0"}, tmp_path)
+    out = tmp_path / "present.json"
+    try:
+        url = f"rtsp://127.0.0.1:{server.port}"
+        cmd = [sys.executable, "-m", "bench.floor", "--seconds", "4", "--present"]
+        cmd += ["--json", str(out), "--stream", f"{url}/a/sub", "288x162"]
+        cmd += ["--stream", f"{url}/b/sub", "144x80"]
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+        done = subprocess.run(cmd, env=env, timeout=40, capture_output=True, text=True)
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["kind"] == "present"
+    for stream in result["streams"]:
+        # At 25 fps for up to 4 s (less the connection and the wait for a key frame).
+        assert stream["frames"] >= 20, stream
+        # A picture is painted unless a newer one replaced it first: nearly all are.
+        assert stream["painted"] >= 0.8 * stream["frames"], stream
+        assert stream["painted"] <= stream["frames"]
