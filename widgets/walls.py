@@ -37,7 +37,7 @@ from app.layouts import ops
 from app.layouts.library import LayoutLibrary, library_path_for
 from app.layouts.model import BUILTIN_LAYOUTS, Layout
 from app.layouts.store import WallModel, load_wall_state, save_wall_state
-from app.sequences import DEFAULT_RESUME_AFTER_S, Sequencer
+from app.sequences import DEFAULT_RESUME_AFTER_S, LayoutCycle, Sequencer
 from app.site.model import Site
 from app.streams.engine import StreamEngine
 from app.users import EDIT_WALLS, User, can
@@ -190,13 +190,11 @@ class SequenceDriver(QObject):
         self.sequencer = Sequencer(clock, resume_after_s)
         self.automatic = False
         self._layout_name = ""
+        self._filtering = False
         model.changed.connect(self._on_model_changed)
         if library is not None:
             library.changed.connect(self._reconfigure)
         self._reconfigure()
-        app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self)
         self._timer: QTimer | None = None
         if timer:
             self._timer = QTimer(self)
@@ -216,6 +214,35 @@ class SequenceDriver(QObject):
         for index, cycle in entry.cycles.items():
             if index < len(self.model.layout.tiles):
                 self.sequencer.set_tile_cycle(index, cycle)
+        self._sync_filter()
+
+    def set_layout_cycle(self, cycle: LayoutCycle | None) -> None:
+        """The screen's layout cycle (None: none)."""
+        self.sequencer.set_layout_cycle(cycle)
+        self._sync_filter()
+
+    @property
+    def watches_input(self) -> bool:
+        """Whether the application's input events reach this driver (only with cycles)."""
+        return self._filtering
+
+    def _sync_filter(self) -> None:
+        """Watch the application's events only while there is a cycle to pause.
+
+        An application-wide filter is called for every event of every object (a 4x4 wall:
+        ~600 a second, paints and timers) and PySide wraps each one for Python before the
+        filter can ignore it: ~5 % of the GUI thread's time on a maximised stream (py-spy).
+        Without cycles a touch pauses nothing, so most walls need no filter at all.
+        """
+        want = bool(self.sequencer.tiles or self.sequencer.layouts)
+        app = QApplication.instance()
+        if want == self._filtering or app is None:
+            return
+        if want:
+            app.installEventFilter(self)
+        else:
+            app.removeEventFilter(self)
+        self._filtering = want
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         # Installed on the application, so it sees every event (paints, timers: thousands a
@@ -255,8 +282,9 @@ class SequenceDriver(QObject):
         if self._timer is not None:
             self._timer.stop()
         app = QApplication.instance()
-        if app is not None:
+        if app is not None and self._filtering:
             app.removeEventFilter(self)
+            self._filtering = False
 
 
 # -- the wall windows ---------------------------------------------------------------------------
@@ -344,7 +372,7 @@ class WallController(QObject):
             win = WallWindow(slot, ws.label, model, site, engine, board, bridge)
             self.windows.append(win)
             driver = SequenceDriver(model, win, library, clock, resume_after_s, timer=timers)
-            driver.sequencer.set_layout_cycle(ws.cycle)
+            driver.set_layout_cycle(ws.cycle)
             self.drivers.append(driver)
             model.changed.connect(lambda _layout, s=slot: self._on_slot_changed(s))
         screens.changed.connect(self.replace_windows)
@@ -446,7 +474,7 @@ class WallController(QObject):
         self.wall = Wall(wall.name, tuple(screens))
         for slot, ws in enumerate(screens):
             driver = self.drivers[slot]
-            driver.sequencer.set_layout_cycle(ws.cycle)
+            driver.set_layout_cycle(ws.cycle)
             if self.models[slot].current != ws.layout:
                 driver.automatic = True
                 try:

@@ -144,3 +144,23 @@ def test_sequences_cycle_and_pause_while_the_operator_works(rig, qtbot) -> None:
     # A click on another screen's window does not pause this one.
     qtbot.mouseClick(ctl.windows[0].wall.tiles[0], Qt.MouseButton.LeftButton)
     assert not driver.sequencer.paused
+
+
+def test_only_a_screen_with_cycles_watches_the_applications_input(rig, qtbot) -> None:
+    """An application-wide event filter costs every event of the process; a screen without
+    cycles has nothing to pause, so it installs none (and one appears with a cycle)."""
+    ctl, _screens, models, _clock, _engine = rig
+    still, cycling = ctl.drivers
+    assert not still.sequencer.tiles
+    assert still.sequencer.layouts is None
+    assert not still.watches_input
+    assert cycling.watches_input  # screen 2 has a layout cycle
+    still.set_layout_cycle(LayoutCycle(("1x1", "2x2"), 30.0))
+    assert still.watches_input
+    qtbot.mouseClick(ctl.windows[0].wall.tiles[0], Qt.MouseButton.LeftButton)
+    assert still.sequencer.paused  # the click reached it
+    still.set_layout_cycle(None)
+    assert not still.watches_input
+    assert models[1].current == "2x2"  # no tile cycles in it
+    cycling.set_layout_cycle(None)
+    assert not cycling.watches_input
