@@ -684,6 +684,13 @@ class QtTile(QWidget):
         self.overlay.setGeometry(self.rect())
         self._composed = None  # another size
 
+    def has_new_frame(self) -> bool:
+        """Whether a pane's stream delivered a frame not shown yet (no call into Qt)."""
+        for pane in self.panes:
+            if pane.feed.has_new_frame():
+                return True
+        return False
+
     def refresh(self) -> None:
         """Called by the wall's display timer: show the newest frame of each pane."""
         for pane in self.panes:

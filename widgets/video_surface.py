@@ -262,6 +262,12 @@ class RasterVideoSurface(QWidget):
         self._blit_bars: list[QRectF] = []
         self._blit_rect = QRect()  # the picture's part of the widget (logical pixels)
         self._fast = False  # the current picture has the last paint's geometry (show_frame)
+        # The widget's size as of its last resize event, and whether anything listens to
+        # frame_presented: read for every frame without a call into Qt (each PySide call
+        # gives up the GIL and must win it back from the decode threads).
+        self._size = (self.width(), self.height())
+        self._presented_method = _presented_signal(self)
+        self._presented_listened = False
         self.setAutoFillBackground(False)
         # Every pixel is painted in paintEvent (black bars included): skip Qt's background erase.
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
@@ -302,7 +308,7 @@ class RasterVideoSurface(QWidget):
         if (frame.source_width, frame.source_height) != self._source:
             self._source = (frame.source_width, frame.source_height)
             self._maybe_announce_request()
-        key = (w, h, self.width(), self.height(), frame.source_width, frame.source_height)
+        key = (w, h, *self._size, frame.source_width, frame.source_height)
         self._fast = key == self._blit_key and self.view == FULL_VIEW
         if self._fast:
             # Same geometry as the last paint: repaint only the picture. The black bars and
@@ -327,8 +333,20 @@ class RasterVideoSurface(QWidget):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        size = event.size()
+        self._size = (size.width(), size.height())
         self._fast = False
         self._maybe_announce_request()
+
+    def connectNotify(self, signal: QMetaMethod) -> None:
+        # Qt may hold an internal lock here: no call back into this QObject (its docs), so
+        # only a comparison with the method looked up in __init__.
+        super().connectNotify(signal)
+        method = getattr(self, "_presented_method", None)  # None: still in __init__
+        if method is None or signal == method:
+            self._presented_listened = True
+        # A disconnect leaves the flag set: emitting to no one is harmless, and counting
+        # connections through disconnectNotify is unreliable (a disconnect-all reports none).
 
     def _maybe_announce_request(self) -> None:
         request = self.wanted_request()
@@ -338,6 +356,7 @@ class RasterVideoSurface(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
+        dirty = event.rect()
         try:
             image, frame = self._image, self._frame
             if image is None or frame is None:
@@ -348,15 +367,18 @@ class RasterVideoSurface(QWidget):
                 key = (image.width(), image.height(), self.width(), self.height())
                 key += (frame.source_width, frame.source_height)
             if self._fast or (key == self._blit_key and self.view == FULL_VIEW):
-                # The common case, once per video frame: same sizes as the last paint.
-                for bar in self._blit_bars:
-                    painter.fillRect(bar, _BLACK)
+                # The common case, once per video frame: same sizes as the last paint. When
+                # only the picture is repainted (show_frame's update), the bars are outside
+                # the clip: filling them would be four calls that draw nothing.
+                if not (self._fast and dirty == self._blit_rect):
+                    for bar in self._blit_bars:
+                        painter.fillRect(bar, _BLACK)
                 painter.drawImage(self._blit_pos, image)
             else:
                 self._paint_fitted(painter, image, frame, key)
         finally:
             if self.overlay_painter is not None:
-                self.overlay_painter(painter, event.rect())
+                self.overlay_painter(painter, dirty)
             painter.end()
         if self._new and self._frame is not None:
             self._new = False
@@ -364,7 +386,7 @@ class RasterVideoSurface(QWidget):
             seq = self.last_presented_seq = self._frame.seq
             if self.presented_callback is not None:
                 self.presented_callback(seq)
-            if self.isSignalConnected(_presented_signal(self)):
+            if self._presented_listened:
                 self.frame_presented.emit(seq, time.monotonic())
 
     def _paint_fitted(

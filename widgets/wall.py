@@ -243,7 +243,8 @@ class QtWall(QWidget):
             return
         self._generation = generation
         for tile in self.tiles:
-            if tile.isVisible():
+            # The cheap check first: most tiles of a busy wall have nothing new in a pass.
+            if tile.has_new_frame() and tile.isVisible():
                 tile.refresh()
         if previous >= 0 and now - previous < 2 * DISPLAY_INTERVAL_MS / 1000:
             # Frames come densely: poll on the timer (still unarmed, so no wake-up events);

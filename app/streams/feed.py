@@ -105,6 +105,14 @@ class TileFeed:
         self._reconcile()
 
     # -- frames and state ---------------------------------------------------------------------
+    def has_new_frame(self) -> bool:
+        """Whether ``take_frame`` may have a frame: lock-free, for a display pass over a big
+        wall that would otherwise ask every tile (a stale answer delays a frame one pass)."""
+        if self._pending is not None:
+            return True
+        handle = self._handle
+        return handle is not None and handle.slot.seq > self._last_seq
+
     def take_frame(self) -> VideoFrame | None:
         """The newest frame not shown yet, or None. Completes a pending stream switch."""
         if self._pending is not None:

@@ -336,6 +336,43 @@ def test_tile_feed_demotes_to_sub_then_key_frames_and_back(tmp_path: Path) -> No
         engine.shutdown(2.0)
 
 
+def test_has_new_frame_says_whether_take_frame_has_one(tmp_path: Path) -> None:
+    """The display pass asks this of every tile before anything else: it must be True
+    exactly while a frame is waiting (a real stream, then the slot driven by hand)."""
+    import dataclasses
+
+    clip = _clip(tmp_path / "sub.mp4", 640, 360)
+    optic = Optic(0, "lens", (Stream(StreamRole.SUB, clip),))
+    camera = Camera("c1", "Cam", "n", CameraKind.FIXED_DOME, optics=(optic,))
+    engine = StreamEngine()
+    feed = TileFeed(engine)
+    try:
+        assert not feed.has_new_frame()  # nothing shown yet
+        feed.show(camera)
+        deadline = time.monotonic() + 10
+        while not feed.has_new_frame():
+            assert time.monotonic() < deadline, "no frame from the clip"
+            time.sleep(0.02)
+        first = feed.take_frame()
+        assert first is not None
+    finally:
+        engine.shutdown(2.0)  # the decoder stops: from here on only the test fills the slot
+    handle = feed.handle
+    assert handle is not None
+    while feed.take_frame() is not None:  # whatever landed before the stop
+        pass
+    assert not feed.has_new_frame()
+    last = handle.slot.latest()
+    assert last is not None
+    handle.slot.put(dataclasses.replace(last, seq=last.seq + 1))
+    assert feed.has_new_frame()
+    taken = feed.take_frame()
+    assert taken is not None
+    assert taken.seq == last.seq + 1
+    assert not feed.has_new_frame()
+    feed.close()
+
+
 # -- staged start of a big wall ---------------------------------------------------------------
 def starting_tile(key: Hashable, area: int = 20_000, *, lag: float | None = 20.0) -> TileLoad:
     return TileLoad(key, area, False, LoadLevel.KEYFRAMES, StreamRole.SUB, True, lag, starting=True)

@@ -35,6 +35,9 @@ class SlotFeed(TileFeed):
     def _reconcile(self) -> None:  # no stream to open: the test is the decoder
         pass
 
+    def has_new_frame(self) -> bool:
+        return self.camera is not None and self.slot.seq > self._last_seq
+
     def take_frame(self) -> VideoFrame | None:
         if self.camera is None:
             return None

@@ -464,3 +464,22 @@ def test_gl_view_rect_crops_on_the_gpu(qtbot, gl: GlVideoSurface) -> None:  # ty
         gl.update()
     image = gl.grabFramebuffer()
     assert_close(pixel(image, 160, 90), GREEN, 4, "centre of the view")
+
+
+def test_raster_emits_frame_presented_only_once_connected(qtbot, raster: RasterVideoSurface) -> None:  # type: ignore[no-untyped-def]
+    """The per-frame signal is skipped while nothing listens (a flag set by connectNotify),
+    and reaches a listener connected later."""
+    raster.resize(64, 48)
+    raster.show()
+    qtbot.waitExposed(raster)
+    calls: list[int] = []
+    raster.presented_callback = calls.append
+    raster.show_frame(bgra_frame(1, [(10, 20, 30)], 64, 48))
+    qtbot.waitUntil(lambda: calls == [1])
+    assert not raster._presented_listened
+    seen: list[int] = []
+    raster.frame_presented.connect(lambda seq, _t: seen.append(seq))
+    assert raster._presented_listened
+    raster.show_frame(bgra_frame(2, [(10, 20, 30)], 64, 48))
+    qtbot.waitUntil(lambda: seen == [2])
+    assert calls == [1, 2]
