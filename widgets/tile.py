@@ -686,10 +686,7 @@ class QtTile(QWidget):
 
     def has_new_frame(self) -> bool:
         """Whether a pane's stream delivered a frame not shown yet (no call into Qt)."""
-        for pane in self.panes:
-            if pane.feed.has_new_frame():
-                return True
-        return False
+        return any(pane.feed.has_new_frame() for pane in self.panes)
 
     def refresh(self) -> None:
         """Called by the wall's display timer: show the newest frame of each pane."""

@@ -466,7 +466,7 @@ def test_gl_view_rect_crops_on_the_gpu(qtbot, gl: GlVideoSurface) -> None:  # ty
     assert_close(pixel(image, 160, 90), GREEN, 4, "centre of the view")
 
 
-def test_raster_emits_frame_presented_only_once_connected(qtbot, raster: RasterVideoSurface) -> None:  # type: ignore[no-untyped-def]
+def test_raster_emits_frame_presented_once_connected(qtbot, raster: RasterVideoSurface) -> None:  # type: ignore[no-untyped-def]
     """The per-frame signal is skipped while nothing listens (a flag set by connectNotify),
     and reaches a listener connected later."""
     raster.resize(64, 48)
