@@ -137,3 +137,31 @@ def test_markdown_table_and_verdicts() -> None:
     assert table[2].endswith("| PASS |")
     assert table[3].endswith("| FAIL |")
     assert table[4].endswith("| — |")
+
+
+def test_cpu_verdict_uses_the_unrounded_ratio() -> None:
+    """15.9 % against 12.2 % is 1.303: shown rounded, judged exactly (over 1.3 fails)."""
+    from bench.run import SCENARIOS, RunResult, checks
+
+    def result(app: float, floor: float) -> RunResult:
+        return RunResult(
+            scenario=SCENARIOS["main"],
+            seconds=20.0,
+            app_cpu=app,
+            floor_cpu=floor,
+            server_cpu=30.0,
+            machine_busy_cores=0.6,
+            load_avg=(1.0, 1.0),
+            rss_mb=[],
+            tiles=[],
+            switches=[],
+            timer_lateness_ms=[],
+            floor_frames=None,
+            app_exit=0,
+        )
+
+    over = [c for c in checks({"main": result(15.9, 12.2)}, False) if c.what == "CPU ÷ floor"]
+    under = [c for c in checks({"main": result(15.8, 12.2)}, False) if c.what == "CPU ÷ floor"]
+    assert over[0].passed is False
+    assert over[0].measured.startswith("1.303x")
+    assert under[0].passed is True
