@@ -3,8 +3,8 @@
 Runs as a child of :class:`app.demo.fleet.Fleet` under Debian's ``/usr/bin/python3``
 (python3-gi, gir1.2-gst-rtsp-server-1.0); it imports nothing of the app, since that
 interpreter has none of the venv's packages. One mount per camera, optic and profile,
-``rtsp://127.0.0.1:PORT/{camera}/{optic}/{main|sub}``, whose shared media pipeline pulls
-the camera's HTTP stream (``souphttpsrc ! tsdemux ! h264parse ! rtph264pay``): the fleet
+``rtsp://127.0.0.1:PORT/{camera}/{optic}/{main|sub}``, whose media pipeline (one per
+client) pulls the camera's HTTP stream (``souphttpsrc ! tsdemux ! h264parse ! rtph264pay``): the fleet
 encodes a stream only while the relay pulls it, and the relay pulls it only while an RTSP
 client plays it. No queue and no jitter buffer are added, and the sinks do not sync.
 
@@ -174,8 +174,13 @@ class Relay:
         factory.set_launch(
             launch_line(http_port, optic, profile, self.relay_user, self.relay_password)
         )
-        # Shared: one pull of the fleet's stream however many clients watch the mount.
-        factory.set_shared(True)
+        # Not shared: each client gets its own pipeline, pulling the fleet's stream, whose
+        # encoder the fleet shares between its HTTP clients (still one encoder per mount).
+        # A shared pipeline broke every client that came after the first: FFmpeg's PLAY
+        # carries "Range: npt=0.000-", for which gst-rtsp-server seeks the shared, already
+        # playing pipeline, and that seek of a live HTTP source fails ("seek failed", a 5xx
+        # reply, or a 20 s wait for a preroll that never comes).
+        factory.set_shared(False)
         factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
         factory.set_address_pool(self.pool)
         return factory

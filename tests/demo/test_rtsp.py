@@ -99,11 +99,16 @@ def test_one_encoder_for_many_rtsp_clients_stopped_after_the_last_leaves(demo: F
     stream = site_stream(demo, "dome", role="main")
     engines = [StreamEngine(FAST, url_resolver=open_url) for _ in range(2)]
     try:
-        handles = [e.open(stream) for e in engines]
-        for h in handles:
+        # The second client joins while the first one plays, as a second operator would
+        # (a shared relay pipeline failed every such late joiner: it seeked a live source).
+        handles = []
+        for e in engines:
+            handles.append(e.open(stream))
+            h = handles[-1]
             wait_for(lambda h=h: h.slot.latest(), FIRST_FRAME, "a frame for each client")
+        # One encoder in the fleet, pulled once per RTSP client by the relay.
         [info] = demo.active_encoders()
-        assert (info.camera_id, info.profile, info.clients) == ("dome", "main", 1)
+        assert (info.camera_id, info.profile, info.clients) == ("dome", "main", 2)
         engines[0].release(handles[0])
         # The other client still plays: its frame count keeps growing.
         n = handles[1].stats().frames_decoded
