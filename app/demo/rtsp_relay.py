@@ -4,9 +4,10 @@ Runs as a child of :class:`app.demo.fleet.Fleet` under Debian's ``/usr/bin/pytho
 (python3-gi, gir1.2-gst-rtsp-server-1.0); it imports nothing of the app, since that
 interpreter has none of the venv's packages. One mount per camera, optic and profile,
 ``rtsp://127.0.0.1:PORT/{camera}/{optic}/{main|sub}``, whose media pipeline (one per
-client) pulls the camera's HTTP stream (``souphttpsrc ! tsdemux ! h264parse ! rtph264pay``): the fleet
-encodes a stream only while the relay pulls it, and the relay pulls it only while an RTSP
-client plays it. No queue and no jitter buffer are added, and the sinks do not sync.
+client) pulls the camera's HTTP stream (``souphttpsrc ! tsdemux ! h264parse !
+rtph264pay``): the fleet encodes a stream only while the relay pulls it, and the relay
+pulls it only while an RTSP client plays it. No queue and no jitter buffer are added, and
+the sinks do not sync.
 
 Protocol: the first line on stdin is the JSON configuration (credentials, cameras and
 their states, see :func:`main`); later lines are ``state CAMERA up|down|wrong-password``.
