@@ -364,7 +364,7 @@ class RasterVideoSurface(QWidget):
                 return
             key: tuple[int, ...] = ()
             if not self._fast:  # else show_frame found the same sizes as the last paint
-                key = (image.width(), image.height(), self.width(), self.height())
+                key = (image.width(), image.height(), *self._size)
                 key += (frame.source_width, frame.source_height)
             if self._fast or (key == self._blit_key and self.view == FULL_VIEW):
                 # The common case, once per video frame: same sizes as the last paint. When
