@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -10,7 +11,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 import shiboken6
-from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QDrag,
@@ -445,6 +446,64 @@ def composite_view(optics: int, optic: int) -> tuple[float, float, float, float]
     return (c / cols, r / rows, 1 / cols, 1 / rows)
 
 
+class ComposeBudget:
+    """Limits how long one turn of the event loop spends composing tile overlays.
+
+    Composing a tile's overlays (text, badges, notices) costs 2-4 ms on the 2-core reference
+    VM. When a whole wall needs it at once (its first paint, 64 streams going live within a
+    few hundred ms), one paint pass of an 8x8 wall spent ~270 ms in it while first frames,
+    already decoded, waited to be shown. Video first: a turn composes for at most
+    ``seconds``; a tile over the budget keeps its previous overlay (or none yet) and is
+    composed in a later turn, outside the paint, a budget at a time.
+
+    Thread: GUI thread only.
+    """
+
+    def __init__(self, seconds: float = 0.008) -> None:
+        self.seconds = seconds
+        self.spent = 0.0
+        self._pending: list[weakref.ref[QtTile]] = []
+        self._turn_scheduled = False
+        self.deferred = 0  # compositions put off to a later turn (diagnostics, tests)
+
+    def allows(self) -> bool:
+        return self.spent < self.seconds
+
+    def spend(self, seconds: float) -> None:
+        self.spent += seconds
+        self._schedule()  # the next turn starts with a fresh budget
+
+    def defer(self, tile: QtTile) -> None:
+        if not any(ref() is tile for ref in self._pending):
+            self._pending.append(weakref.ref(tile))
+            self.deferred += 1
+        self._schedule()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def _schedule(self) -> None:
+        if not self._turn_scheduled:
+            self._turn_scheduled = True
+            QTimer.singleShot(0, self._next_turn)
+
+    def _next_turn(self) -> None:
+        self._turn_scheduled = False
+        self.spent = 0.0
+        first = True  # at least one a turn, whatever the budget: every overlay comes
+        while self._pending and (first or self.allows()):
+            tile = self._pending.pop(0)()
+            if tile is not None and shiboken6.isValid(tile):
+                tile.compose_deferred()
+                first = False
+        if self._pending:
+            self._schedule()
+
+
+compose_budget = ComposeBudget()
+
+
 class QtTile(QWidget):
     """A tile of the wall: one camera, or one optic of a multi-optic camera, or its mosaic.
 
@@ -488,6 +547,9 @@ class QtTile(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self._overlays: list[CachedOverlay] = []
         self._composed: QImage | None = None
+        # The composed overlays before the last change, shown while the new composition waits
+        # for the compose budget (a frame is never held back for its overlay).
+        self._stale: QImage | None = None
         self._overlay_bands: list[QRect] = []
         self.overlay = QtTileOverlay(self)
         self._set_panes([0])
@@ -562,9 +624,36 @@ class QtTile(QWidget):
 
     def update_overlays(self) -> None:
         """An overlay changed: compose them again and repaint the surfaces."""
-        self._composed = None
+        self._invalidate_composed()
         for pane in self.panes:
             pane.surface.update()
+
+    def _invalidate_composed(self) -> None:
+        if self._composed is not None:
+            self._stale = self._composed
+        self._composed = None
+
+    def _compose_now(self) -> QImage:
+        start = time.perf_counter()
+        image = self._composed = self._compose()
+        self._stale = None
+        self._overlay_bands = _opaque_bands(image)
+        for q in self.panes:
+            q.overlay_blits = None
+        compose_budget.spend(time.perf_counter() - start)
+        return image
+
+    def compose_deferred(self) -> None:
+        """Called by the compose budget in a later turn: compose now and repaint."""
+        if self._composed is None and self.isVisible():  # a hidden tile composes when shown
+            self._compose_now()
+            for pane in self.panes:
+                pane.surface.update()
+
+    @property
+    def overlays_composed(self) -> bool:
+        """Whether the overlays shown are up to date (not waiting for the compose budget)."""
+        return self._composed is not None
 
     def second_tick(self) -> None:
         """Once a second (the wall's clock): the clock, count-downs and statistics move on."""
@@ -583,10 +672,13 @@ class QtTile(QWidget):
         """
         image = self._composed
         if image is None:
-            image = self._composed = self._compose()
-            self._overlay_bands = _opaque_bands(image)
-            for q in self.panes:
-                q.overlay_blits = None
+            if compose_budget.allows():
+                image = self._compose_now()
+            else:
+                compose_budget.defer(self)
+                image = self._stale
+                if image is None or image.size() != self._compose_size():
+                    return  # the picture now, its overlays in a moment
         blits = pane.overlay_blits
         if blits is None:
             geo, dpr = pane.surface.geometry(), image.devicePixelRatio()
@@ -644,12 +736,13 @@ class QtTile(QWidget):
         kept = QRect(dirty) if dirty is not None else None
         return (blits, clock, kept, draws, clock_at, clock_image)
 
+    def _compose_size(self) -> QSize:
+        dpr = self.devicePixelRatioF()
+        return QSize(round(self.width() * dpr), round(self.height() * dpr))
+
     def _compose(self) -> QImage:
         dpr = self.devicePixelRatioF()
-        image = QImage(
-            QSize(round(self.width() * dpr), round(self.height() * dpr)),
-            QImage.Format.Format_ARGB32_Premultiplied,
-        )
+        image = QImage(self._compose_size(), QImage.Format.Format_ARGB32_Premultiplied)
         image.setDevicePixelRatio(dpr)
         image.fill(0)
         p = QPainter(image)
@@ -682,7 +775,7 @@ class QtTile(QWidget):
         for pane, rect in zip(self.panes, self.pane_rects(), strict=True):
             pane.set_geometry(rect)
         self.overlay.setGeometry(self.rect())
-        self._composed = None  # another size
+        self._invalidate_composed()  # perhaps another size
 
     def has_new_frame(self) -> bool:
         """Whether a pane's stream delivered a frame not shown yet (no call into Qt)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QImage, QPainter
 
 from app.health import StatusBoard
 from app.layouts.store import WallModel, load_wall_state
@@ -19,6 +19,7 @@ from app.streams.feed import TileFeed
 from app.streams.frames import FrameSlot, PixelFormat, VideoFrame
 from app.streams.load_policy import LoadConfig, LoadLevel, LoadPolicy, LoadReason
 from widgets.bridge import MainThreadBridge
+from widgets.tile import compose_budget
 from widgets.wall import DISPLAY_INTERVAL_MS, STAGED_START_ABOVE, QtWall
 
 
@@ -272,3 +273,64 @@ def test_picture_only_repaints_keep_the_overlay_over_the_picture(qtbot, wall_for
         for y in range(0, 16)
     )
     assert brightest > 150
+
+
+def test_a_wall_needing_every_overlay_at_once_shows_pictures_first(
+    qtbot, wall_for, monkeypatch
+) -> None:
+    """When every tile's overlays must be composed again at once (a wall's first paint, its
+    streams going live together), the pictures are shown first and the overlays follow, a
+    budget's worth per turn of the event loop: none is lost and no frame waits for them."""
+    wall, slot = wall_for(16, "4x4")
+    qtbot.waitUntil(lambda: all(t.camera is not None for t in wall.tiles))
+    qtbot.waitUntil(lambda: compose_budget.pending == 0 and all(_composed(wall)))
+    # A budget of nothing: each turn composes one tile, so 16 turns bring all of them.
+    monkeypatch.setattr(compose_budget, "seconds", 0.0)
+    composed_when_shown: list[int] = []
+    for tile in wall.tiles:
+        surface = tile.panes[0].surface
+        surface.frame_presented.connect(
+            lambda _seq, _t: composed_when_shown.append(sum(_composed(wall)))
+        )
+    deferred0 = compose_budget.deferred
+    for tile in wall.tiles:
+        tile.update_overlays()
+    slot.put(_frame(1))
+    qtbot.waitUntil(lambda: len(composed_when_shown) >= 16, timeout=30_000)
+    qtbot.waitUntil(lambda: all(_composed(wall)) and compose_budget.pending == 0, timeout=30_000)
+    assert compose_budget.deferred - deferred0 >= 8  # put off, not composed in the paint
+    # Pictures did not wait for the overlays: they were shown while most were pending.
+    assert min(composed_when_shown) < 8
+    assert all(t.panes[0].surface.presented >= 1 for t in wall.tiles)
+
+
+def test_a_tile_waiting_for_the_budget_keeps_its_previous_overlay(
+    qtbot, wall_for, monkeypatch
+) -> None:
+    wall, _slot = wall_for(1, "1x1")
+    tile = wall.tiles[0]
+    qtbot.waitUntil(lambda: tile.camera is not None and all(_composed(wall)))
+    pane = tile.panes[0]
+    size = pane.surface.size()
+
+    def overlay_pixels() -> int:
+        image = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
+        image.fill(0)
+        p = QPainter(image)
+        tile.paint_overlays(p, pane)
+        p.end()
+        raw = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes())
+        return int((raw.reshape(-1, 4)[:, 3] > 0).sum())
+
+    drawn = overlay_pixels()
+    assert drawn > 0  # the name bar and the badge
+    monkeypatch.setattr(compose_budget, "seconds", 0.0)
+    tile.update_overlays()
+    assert not tile.overlays_composed
+    assert overlay_pixels() == drawn  # the previous overlay, while the new one waits
+    assert not tile.overlays_composed
+    qtbot.waitUntil(lambda: tile.overlays_composed, timeout=30_000)
+
+
+def _composed(wall: QtWall) -> list[bool]:
+    return [t.overlays_composed for t in wall.tiles]
