@@ -128,19 +128,14 @@ class StreamEngine:
             if worker is not None:
                 self._stopping.add(worker)
         if worker is not None:
+            # Neither joined here nor by a thread started for it: the caller (often the GUI
+            # thread) must not wait on a worker blocked in a socket call (stop() aborts it,
+            # but only at FFmpeg's next poll), and Thread.start() itself waits for the new
+            # thread to run (the GIL, a CPU): a 4x4 layout switch releasing 16 streams cost
+            # the GUI thread ~70 ms of such waits. The watchdog forgets the worker once its
+            # thread has ended; shutdown() joins the ones still running.
             worker.stop()
             self.closed.emit(handle.key)
-            self._reap(worker)
-
-    def _reap(self, worker: StreamWorker) -> None:
-        # Join in the background: the caller (often the GUI thread) must not wait on a
-        # worker blocked in a socket call (stop() aborts it, but only at FFmpeg's next poll).
-        def join() -> None:
-            worker.join()
-            with self._lock:
-                self._stopping.discard(worker)
-
-        threading.Thread(target=join, name="stream-reaper", daemon=True).start()
 
     def set_request(self, handle: StreamHandle, request: FrameRequest) -> None:
         """Tell the decoder what this view wants; merged over every view of the stream."""
@@ -183,6 +178,8 @@ class StreamEngine:
             now = time.monotonic()
             with self._lock:
                 workers = list(self._workers.values())
+                if self._stopping:
+                    self._stopping = {w for w in self._stopping if w.alive}
             for w in workers:
                 w.check_stall(now)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -168,6 +169,29 @@ def test_shared_stream_and_clean_shutdown(rtsp_server) -> None:
     assert time.monotonic() - started < 2.0
     assert not a.worker.alive
     assert not c.worker.alive
+
+
+def test_release_starts_no_thread_and_forgets_the_worker_once_ended(
+    engine: StreamEngine, rtsp_server, monkeypatch
+) -> None:
+    """A release never waits for a thread to start (a 4x4 layout switch releases 16 streams
+    from the GUI thread at once); the stopped worker is forgotten once its thread ended."""
+    handles = [engine.open(rtsp_server.url(f"/cam{i}/sub")) for i in (1, 2)]
+    wait_for(lambda: all(h.slot.latest() for h in handles), 10, "frames on both")
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def counting_start(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    for handle in handles:
+        engine.release(handle)
+    assert started == []
+    assert engine.open_keys() == []
+    wait_for(lambda: not engine._stopping, 10, "released workers forgotten once ended")
+    assert not any(h.worker.alive for h in handles)
 
 
 def test_keyframes_only_decodes_about_one_frame_per_gop(engine: StreamEngine, rtsp_server) -> None:
