@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from array import array
 from collections import deque
@@ -31,6 +32,11 @@ DISPLAY_INTERVAL_MS = 10
 # More cameras than this on the wall: open them on key frames and admit them to full rate
 # a few at a time (LoadPolicy's staged start). A 4x4 wall starts at full rate at once.
 STAGED_START_ABOVE = 16
+# For this long after the layout changes, the display clock's lateness is not the load
+# policy's business: the GUI thread itself was busy building the new layout (a 4x4 switch:
+# 60-100 ms on the 2-core VM), and with few passes in the second after it (the new streams
+# wait for key frames) that one late pass was the p95: a switch demoted every tile.
+LAYOUT_GRACE_S = 1.0
 _WAKE_EVENT = QEvent.Type(QEvent.registerEventType())
 
 
@@ -110,10 +116,12 @@ class QtWall(QWidget):
         self._last_tick = -1.0  # no pass yet
         self.load_policy = LoadPolicy()
         self._start_keyframes = False  # whether _new_feed's feeds start on key frames
+        self._layout_changed_at = -math.inf
         self._on_model_changed(model.layout)
 
     # -- model → view -----------------------------------------------------------------------
     def _on_model_changed(self, layout: Layout) -> None:
+        self._layout_changed_at = time.monotonic()
         if layout.spec.name != self._spec_name or layout.spec != self._spec:
             self._rebuild(layout)  # custom grids can share a name with a different shape
         shown = sum(1 for c in layout.tiles if c.camera_id) if layout.maximized is None else 1
@@ -206,8 +214,10 @@ class QtWall(QWidget):
                     )
                 )
         now = time.monotonic()
-        recent = [late for t, late in self._lateness if now - t <= 1.0]
-        late = max(percentile(recent, 95) or 0.0, self.display_stall_ms(now))
+        late: float | None = None
+        if now - self._layout_changed_at > LAYOUT_GRACE_S:
+            recent = [late for t, late in self._lateness if now - t <= 1.0]
+            late = max(percentile(recent, 95) or 0.0, self.display_stall_ms(now))
         for key, decision in self.load_policy.update(loads, late).items():
             tile, feed = panes[key]
             feed.set_load(decision.level, decision.reason)
@@ -233,7 +243,8 @@ class QtWall(QWidget):
         """Show the newest frame of every visible tile; then wait for a wake-up or the timer."""
         self.ticks += 1
         late = max(0.0, (now - due) * 1000)
-        self._lateness.append((now, late))
+        if now - self._layout_changed_at > LAYOUT_GRACE_S:
+            self._lateness.append((now, late))
         if self.on_display_pass is not None:
             self.on_display_pass(late)
         previous, self._last_tick = self._last_tick, now
