@@ -67,21 +67,36 @@ def test_udp_transport(engine: StreamEngine, rtsp_server) -> None:
 def test_server_stopped_goes_offline_then_live_again_by_itself(rtsp_server_private) -> None:
     engine = StreamEngine(FAST)
     statuses: list[StreamStatus] = []
-    engine.status_changed.connect(lambda _k, s: statuses.append(s))
+    stamped: list[tuple[float, StreamStatus]] = []  # for the failure message
+
+    def record(_key: str, status: StreamStatus) -> None:
+        statuses.append(status)
+        stamped.append((time.monotonic(), status))
+
+    engine.status_changed.connect(record)
     try:
         handle = engine.open(rtsp_server_private.url("/cam1/sub"))
         wait_for(lambda: handle.status.state == StreamState.LIVE, 10, "live")
+        stopped_at = time.monotonic()
         rtsp_server_private.stop()
         wait_for(lambda: handle.status.state == StreamState.OFFLINE, 8, "offline")
         offline = handle.status
         assert offline.reason
         assert offline.next_retry_at is not None
-        # It keeps retrying; while the server is down the reason is a refused connection.
-        wait_for(
-            lambda: any(st.reason == "connection refused" for st in statuses),
-            8,
-            "an offline status saying the connection was refused",
-        )
+        # It keeps retrying (backoff at most 1 s); while the server is down the reason is a
+        # refused connection. Generous: one retry may first spend the 4 s open guard.
+        try:
+            wait_for(
+                lambda: any(st.reason == "connection refused" for st in statuses),
+                15,
+                "an offline status saying the connection was refused",
+            )
+        except AssertionError as exc:
+            seen = [(round(t - stopped_at, 2), s.state.name, s.reason) for t, s in stamped]
+            raise AssertionError(
+                f"{exc}; statuses (s after the stop): {seen}; server exit status "
+                f"{rtsp_server_private.returncode}"
+            ) from None
         rtsp_server_private.start()
         wait_for(lambda: handle.status.state == StreamState.LIVE, 15, "live again")
         assert handle.stats().reconnects >= 1
