@@ -15,6 +15,7 @@ from app.site.model import Stream, StreamRole
 from app.streams.frames import FrameRequest, FrameSlot, PixelFormat
 from app.streams.stats import StatsSnapshot
 from app.streams.status import StreamState, StreamStatus
+from app.streams.urls import redact
 from app.streams.worker import StreamOptions, StreamWorker
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class StreamEngine:
                     resolve = self._url_resolver
                     resolver = lambda: resolve(captured)  # noqa: E731
                 worker = StreamWorker(
-                    stream.url, label=label or key, options=options, url_resolver=resolver
+                    stream.url, label=label or redact(key), options=options, url_resolver=resolver
                 )
                 worker.status_changed.connect(self._forward_status(key))
                 self._workers[key] = worker

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import enum
 import errno
+import re
 import time
 from dataclasses import dataclass
+
+from app.site.credentials import redact
 
 
 class StreamState(enum.StrEnum):
@@ -97,7 +100,7 @@ def classify_error(exc: BaseException, elapsed: float, timeout: float) -> Stream
     the configured timeout is reported as a timeout.
     """
     name = type(exc).__name__
-    text = str(exc)
+    text = describe_error(exc)
     err = getattr(exc, "errno", None)
     lowered = text.lower()
     if name in ("HTTPUnauthorizedError", "HTTPForbiddenError") or "401" in text or "403" in text:
@@ -122,4 +125,31 @@ def classify_error(exc: BaseException, elapsed: float, timeout: float) -> Stream
         return StreamStatus.now(StreamState.OFFLINE, "file not found")
     if "name or service" in lowered or "resolve" in lowered:
         return StreamStatus.now(StreamState.OFFLINE, "host name not found")
+    if name == "InvalidDataError":
+        # E.g. a web server where the site file says RTSP (the camera's port 80 for its 554).
+        return StreamStatus.now(
+            StreamState.ERROR, "the device's answer is not a video stream (invalid data)"
+        )
+    # FFmpeg's own words, without PyAV's "[Errno -1094995529]" and the URL the tile names.
+    strerror = getattr(exc, "strerror", None)
+    if isinstance(strerror, str) and strerror.strip():
+        text = _URL_RE.sub(lambda m: redact(m.group(0)), strerror.strip())
     return StreamStatus.now(StreamState.ERROR, text or name)
+
+
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
+
+
+def describe_error(exc: BaseException) -> str:
+    """The error's message, fit for a tile, a log or an audit line: no password in it.
+
+    PyAV's errors end with the URL that failed ("...: 'rtsp://user:pass@host/...'"), and the
+    worker opens the URL with the credentials filled in; an error nobody classified is shown
+    to the operator as it is. So the failing URL (the error's ``filename``) and any other
+    URL in the text lose their user info and secret query values.
+    """
+    text = str(exc)
+    filename = getattr(exc, "filename", None)
+    if isinstance(filename, str) and filename:
+        text = text.replace(filename, redact(filename))
+    return _URL_RE.sub(lambda m: redact(m.group(0)), text)

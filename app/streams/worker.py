@@ -24,7 +24,7 @@ from app.streams import abort
 from app.streams.frames import FrameRequest, FrameSlot, PixelFormat, VideoFrame
 from app.streams.stamp import block_size, read_stamp
 from app.streams.stats import StreamStats
-from app.streams.status import StreamState, StreamStatus, classify_error
+from app.streams.status import StreamState, StreamStatus, classify_error, describe_error
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +237,11 @@ class StreamWorker:
                     break
                 status = classify_error(exc, time.monotonic() - started, self.options.timeout)
                 logger.info(
-                    "stream %s: %s (%s: %s)", self.label, status.state, type(exc).__name__, exc
+                    "stream %s: %s (%s: %s)",
+                    self.label,
+                    status.state,
+                    type(exc).__name__,
+                    describe_error(exc),
                 )
                 if self.stats.last_frame_at is not None and self.stats.last_frame_at > started:
                     attempt = 0

@@ -123,6 +123,41 @@ def test_black_hole_goes_offline_by_timeout(engine: StreamEngine, black_hole) ->
     assert at - started < FAST.timeout * 2 + 1.5
 
 
+def test_a_web_server_on_the_rtsp_port_is_an_error_that_shows_no_password(
+    engine: StreamEngine, monkeypatch, caplog
+) -> None:
+    # A common site-file slip: the camera's web port where its RTSP port belongs. The worker
+    # opens the URL with the credentials filled in, and PyAV's error repeats that URL.
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    web = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    monkeypatch.setenv("T_USER", "viewer")
+    monkeypatch.setenv("T_PASS", "pa55-in-the-vault")
+    cred = CredentialRef("test", "env:T_USER", "env:T_PASS")
+    url = f"rtsp://127.0.0.1:{web.server_address[1]}/cam"
+    caplog.set_level("INFO", logger="app.streams")
+    try:
+        handle = engine.open(Stream(StreamRole.SUB, url, credential=cred))
+        status = wait_for(
+            lambda: handle.status if handle.status.state == StreamState.ERROR else None,
+            10,
+            "an error status",
+        )
+    finally:
+        web.shutdown()
+        web.server_close()
+    assert status.reason == "the device's answer is not a video stream (invalid data)"
+    assert status.next_retry_at is not None  # still retrying: the address may be fixed
+    assert caplog.records, "the failure is logged"
+    assert "pa55-in-the-vault" not in caplog.text
+    assert f"rtsp://127.0.0.1:{web.server_address[1]}/cam" in caplog.text
+
+
 def test_wrong_password_is_unauthorized(engine: StreamEngine, rtsp_server, monkeypatch) -> None:
     monkeypatch.setenv("T_USER", "viewer")
     monkeypatch.setenv("T_PASS", "wrong")

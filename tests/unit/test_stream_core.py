@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import random
 
 import av
@@ -14,7 +15,13 @@ from app.streams.frames import FrameSlot, PixelFormat, VideoFrame
 from app.streams.policy import choose_role
 from app.streams.stamp import read_stamp, write_stamp
 from app.streams.stats import StreamStats
-from app.streams.status import CameraStatus, StreamState, camera_status, classify_error
+from app.streams.status import (
+    CameraStatus,
+    StreamState,
+    camera_status,
+    classify_error,
+    describe_error,
+)
 from app.streams.worker import StreamOptions, backoff_delay, fit_size
 
 
@@ -162,3 +169,31 @@ def test_camera_status_summary() -> None:
     assert (
         camera_status([StreamState.UNAUTHORIZED, StreamState.OFFLINE]) == CameraStatus.UNAUTHORIZED
     )
+
+
+def test_an_unclassified_error_shows_no_password() -> None:
+    # PyAV ends its message with the URL it opened, which carries the resolved credentials.
+    url = "rtsp://viewer:s3cret@10.1.2.3:554/cam?token=abc"
+    try:
+        av.error.err_check(-0x41444E49, url)  # AVERROR_INVALIDDATA, as FFmpeg returns it
+    except av.error.InvalidDataError as caught:
+        exc = caught
+    assert "s3cret" in str(exc)  # what the fix is about
+    status = classify_error(exc, 0.1, 5)
+    assert status.state == StreamState.ERROR
+    assert status.reason == "the device's answer is not a video stream (invalid data)"
+    # Another FFmpeg error nobody classified: FFmpeg's words, no "[Errno ...]", no URL.
+    try:
+        av.error.err_check(-errno.EPROTO, url)
+    except OSError as caught:
+        other = classify_error(caught, 0.1, 5)
+    assert other.state == StreamState.ERROR
+    assert other.reason == os.strerror(errno.EPROTO)
+    described = describe_error(exc)
+    assert "s3cret" not in described
+    assert "abc" not in described
+    assert "rtsp://10.1.2.3:554/cam?token=***" in described
+    # Any URL in a message, not only PyAV's filename.
+    loose = describe_error(RuntimeError("cannot reach http://admin:pw@10.0.0.9/onvif and stop"))
+    assert loose == "cannot reach http://10.0.0.9/onvif and stop"
+    assert classify_error(RuntimeError("x http://a:pw@h/ y"), 0.1, 5).reason == "x http://h/ y"
