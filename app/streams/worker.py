@@ -204,9 +204,7 @@ class StreamWorker:
         last = self.stats.last_frame_at
         if last is None:
             return
-        # Key frames only: one picture a GOP, which cameras stretch to several seconds.
-        limit = max(self.options.stall_after, 12.0) if self._keyframes_only else None
-        if now - last > (limit or self.options.stall_after):
+        if now - last > self._stall_limit():
             self._set_status(
                 StreamStatus(
                     StreamState.STALLED,
@@ -214,6 +212,13 @@ class StreamWorker:
                     time.time() - (now - last),
                 )
             )
+
+    def _stall_limit(self) -> float:
+        """Seconds without a picture after which a connected stream counts as stalled."""
+        # Key frames only: one picture a GOP, which cameras stretch to several seconds.
+        if self._keyframes_only:
+            return max(self.options.stall_after, 12.0)
+        return self.options.stall_after
 
     # -- thread --------------------------------------------------------------------------
     def _run(self) -> None:
@@ -330,12 +335,21 @@ class StreamWorker:
         self, frame: Any, decode_ms: float, time_base: Fraction | None, started: float
     ) -> None:
         now = time.monotonic()
-        if self.stats.last_frame_at is None or self.stats.last_frame_at < started:
+        previous = self.stats.last_frame_at
+        if previous is None or previous < started:
             self.stats.ttff_ms = (now - started) * 1000
         pts_s = float(frame.pts * time_base) if frame.pts is not None and time_base else None
         self.stats.on_frame(now, decode_ms, pts_s)
         self.stats.width, self.stats.height = frame.width, frame.height
-        if self._status.state != StreamState.LIVE:
+        state = self._status.state
+        # A stalled stream is live again when pictures flow, not on one late picture: FFmpeg's
+        # RTSP demuxer hands out the frame it held back when its read times out, so a frozen
+        # camera would otherwise show "live" for another stall period before going offline.
+        if state != StreamState.LIVE and not (
+            state == StreamState.STALLED
+            and previous is not None
+            and now - previous > self._stall_limit()
+        ):
             self._set_status(StreamStatus.now(StreamState.LIVE))
         sent_at_ns = self._read_stamp(frame)
         if sent_at_ns is not None:

@@ -201,6 +201,10 @@ def test_frozen_stream_goes_stalled_then_offline(
     wait_for(lambda: after_freeze(StreamState.OFFLINE), 15, "offline after the socket timeout")
     states = [s.state for s in seen[frozen_at:]]
     assert states.index(StreamState.STALLED) < states.index(StreamState.OFFLINE)
+    # Frozen all along: never "live" again in between, although FFmpeg hands out one held-back
+    # frame when its read times out.
+    between = states[states.index(StreamState.STALLED) : states.index(StreamState.OFFLINE)]
+    assert StreamState.LIVE not in between, states
 
 
 def test_shared_stream_and_clean_shutdown(rtsp_server) -> None:
