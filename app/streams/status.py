@@ -102,8 +102,11 @@ def classify_error(exc: BaseException, elapsed: float, timeout: float) -> Stream
     name = type(exc).__name__
     text = describe_error(exc)
     err = getattr(exc, "errno", None)
-    lowered = text.lower()
-    if name in ("HTTPUnauthorizedError", "HTTPForbiddenError") or "401" in text or "403" in text:
+    # Matched against the message only, never the URL in it: a camera on port 8401 or 40357
+    # is not "unauthorized", and a path with "404" in it is not "not found".
+    message = _without_urls(exc)
+    lowered = message.lower()
+    if name in ("HTTPUnauthorizedError", "HTTPForbiddenError") or _AUTH_CODE.search(message):
         return StreamStatus.now(StreamState.UNAUTHORIZED, "wrong user name or password")
     if "unauthorized" in lowered:
         return StreamStatus.now(StreamState.UNAUTHORIZED, "wrong user name or password")
@@ -113,7 +116,7 @@ def classify_error(exc: BaseException, elapsed: float, timeout: float) -> Stream
         return StreamStatus.now(StreamState.OFFLINE, "connection refused")
     if err in (errno.EHOSTUNREACH, errno.ENETUNREACH) or "unreachable" in lowered:
         return StreamStatus.now(StreamState.OFFLINE, "host unreachable")
-    if name == "HTTPNotFoundError" or "404" in text or "not found" in lowered:
+    if name == "HTTPNotFoundError" or _NOT_FOUND_CODE.search(message) or "not found" in lowered:
         return StreamStatus.now(StreamState.OFFLINE, "stream not found on the device")
     if isinstance(exc, TimeoutError) or err == errno.ETIMEDOUT or elapsed >= timeout * 0.9:
         return StreamStatus.now(StreamState.OFFLINE, f"no answer within {timeout:g} s (timeout)")
@@ -138,6 +141,17 @@ def classify_error(exc: BaseException, elapsed: float, timeout: float) -> Stream
 
 
 _URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
+_AUTH_CODE = re.compile(r"(?<![\d.:])40[13](?![\d.])")
+_NOT_FOUND_CODE = re.compile(r"(?<![\d.:])404(?![\d.])")
+
+
+def _without_urls(exc: BaseException) -> str:
+    """The error's message with the URLs (and the file name PyAV appends) taken out."""
+    text = str(exc)
+    filename = getattr(exc, "filename", None)
+    if isinstance(filename, str) and filename:
+        text = text.replace(filename, "")
+    return _URL_RE.sub("", text)
 
 
 def describe_error(exc: BaseException) -> str:

@@ -197,3 +197,30 @@ def test_an_unclassified_error_shows_no_password() -> None:
     loose = describe_error(RuntimeError("cannot reach http://admin:pw@10.0.0.9/onvif and stop"))
     assert loose == "cannot reach http://10.0.0.9/onvif and stop"
     assert classify_error(RuntimeError("x http://a:pw@h/ y"), 0.1, 5).reason == "x http://h/ y"
+
+
+@pytest.mark.parametrize("port", [24013, 21403, 40357, 20404, 8401, 8404])
+def test_a_status_code_in_the_url_is_not_the_error(port: int) -> None:
+    # PyAV's message ends with the URL: its port or path must not read as HTTP 401/403/404.
+    url = f"rtsp://127.0.0.1:{port}/cam401/404"
+    try:
+        av.error.err_check(-errno.ECONNREFUSED, url)
+    except av.error.FFmpegError as caught:
+        refused = caught
+    assert classify_error(refused, 0.1, 5).reason == "connection refused"
+    try:
+        av.error.err_check(-0x41444E49, url)  # AVERROR_INVALIDDATA
+    except av.error.FFmpegError as caught:
+        invalid = caught
+    assert classify_error(invalid, 0.1, 5).state == StreamState.ERROR
+    assert "timeout" in classify_error(invalid, 5.0, 5).reason
+
+
+def test_http_status_codes_in_ffmpeg_messages_are_classified() -> None:
+    for message, state in (
+        ("Server returned 401 Unauthorized (authorization failed)", StreamState.UNAUTHORIZED),
+        ("Server returned 403 Forbidden (access denied)", StreamState.UNAUTHORIZED),
+        ("Server returned 404 Not Found", StreamState.OFFLINE),
+        ("method DESCRIBE failed: 404 Stream Not Found", StreamState.OFFLINE),
+    ):
+        assert classify_error(OSError(0, message, "rtsp://h:8554/x"), 0.1, 5).state == state
