@@ -11,7 +11,7 @@ clock) and the latency stamp of :mod:`app.streams.stamp` are burnt in last.
 Per frame the work is one cached nearest-neighbour crop (redone only when the view
 moves), a handful of rectangle fills and a small caption. Measured on the 2-core dev VM:
 0.25 ms at 640x360 and 0.4 ms at 1280x720 while the view is still, 0.7 ms and 2.3 ms
-while panning (tests/demo/test_scene.py logs it).
+while panning (bench/scene_render.py measures it, BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 import numpy.typing as npt
@@ -154,26 +153,3 @@ def test_font_folds_accents_and_case() -> None:
     mask = render_text("12:34", 2)
     assert mask.shape == (14, (5 * 6 - 1) * 2)
     assert mask.any()
-
-
-@pytest.mark.parametrize(("width", "height", "budget_ms"), [(640, 360, 3.0), (1280, 720, 8.0)])
-def test_render_cost(width: int, height: int, budget_ms: float) -> None:
-    cam = dome("cam05")
-    ptz = cam.optics[0].ptz
-    assert ptz is not None
-    r = SceneRenderer(cam, 0, width, height)
-    r.render()
-    n = 60
-    t = time.perf_counter()
-    for _ in range(n):
-        r.render()
-    still = (time.perf_counter() - t) / n * 1000
-    ptz.continuous_move(0.5, 0.0, 0.0, timeout=None)
-    t = time.perf_counter()
-    for _ in range(n):
-        r.render()
-    moving = (time.perf_counter() - t) / n * 1000
-    ptz.stop()
-    log.info("render %dx%d: %.2f ms still, %.2f ms while panning", width, height, still, moving)
-    assert still < budget_ms
-    assert moving < 2 * budget_ms

@@ -38,6 +38,9 @@ from widgets.tile import QtTile
 from widgets.wall import QtWall
 
 W, H = 640, 360
+# A release must stop the dome: within one or two SOAP round trips (the Stop waits behind a
+# move in flight), which a loaded 2-core machine stretches to a few hundred ms each.
+STOP_WITHIN_MS = 3000
 
 
 @pytest.fixture
@@ -117,7 +120,7 @@ def test_drag_steers_the_dome_and_release_stops_it(qtbot, tile, ctl, fleet) -> N
         img.pixelColor(q).alpha() > 150 for q in across
     )
     qtbot.mouseRelease(tile, Qt.MouseButton.LeftButton, pos=centre + QPoint(100, -40))
-    qtbot.waitUntil(lambda: not state.moving()[0], timeout=500)
+    qtbot.waitUntil(lambda: not state.moving()[0], timeout=STOP_WITHIN_MS)
     assert ctl.drag_vector is None
 
 
@@ -146,9 +149,10 @@ def test_shift_box_zooms_into_the_area(qtbot, tile, ctl, fleet) -> None:
 def test_wheel_zooms_in_and_stops(qtbot, tile, ctl, fleet) -> None:
     state = ptz_state(fleet, "dome")
     wheel(tile, 120)
-    qtbot.waitUntil(lambda: state.moving()[1], timeout=1000)
-    qtbot.waitUntil(lambda: not state.moving()[1], timeout=1000)
-    assert state.position().zoom > 0.01
+    # Not "moving" first: the pulse (~220 ms) can begin and end between two polls.
+    qtbot.waitUntil(
+        lambda: state.position().zoom > 0.01 and not state.moving()[1], timeout=STOP_WITHIN_MS
+    )
 
 
 def test_keys_steer_and_status_is_shown(qtbot, tile, ctl, fleet) -> None:
@@ -156,7 +160,7 @@ def test_keys_steer_and_status_is_shown(qtbot, tile, ctl, fleet) -> None:
     qtbot.keyPress(tile, Qt.Key.Key_Left)
     qtbot.waitUntil(lambda: state.position().pan < -0.02, timeout=10000)
     qtbot.keyRelease(tile, Qt.Key.Key_Left)
-    qtbot.waitUntil(lambda: not state.moving()[0], timeout=500)
+    qtbot.waitUntil(lambda: not state.moving()[0], timeout=STOP_WITHIN_MS)
     qtbot.keyPress(tile, Qt.Key.Key_Plus)
     qtbot.waitUntil(lambda: state.position().zoom > 0.01, timeout=10000)
     qtbot.keyRelease(tile, Qt.Key.Key_Plus)
