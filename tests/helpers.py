@@ -23,15 +23,26 @@ def wait_for(
         time.sleep(step)
 
 
-def start_fleet_on_free_port(site, **kwargs):  # type: ignore[no-untyped-def]
-    """A demo Fleet for ``site`` on a free range of ports on 127.0.0.1."""
+# Base ports of the tests' demo fleets (each binds base .. base + cameras, under 50). Below the
+# demo application's own 18100, the restartable RTSP test server's 20000-29999 and Linux's
+# ephemeral range (32768+): a fleet restarts relays and flaps cameras on its ports, and an
+# outgoing connection's source port or another test server must not be able to take one.
+FLEET_BASES = range(10000, 18000, 50)
+
+
+def random_fleet_base() -> int:
+    """A random base port for a test fleet (retry on OSError: another program may hold it)."""
     import random
 
+    return random.choice(FLEET_BASES)
+
+
+def start_fleet_on_free_port(site, **kwargs):  # type: ignore[no-untyped-def]
+    """A demo Fleet for ``site`` on a free range of ports on 127.0.0.1."""
     from app.demo.fleet import Fleet
 
-    rng = random.Random()
     for _ in range(20):
-        fleet = Fleet(site, base_port=rng.randrange(20000, 40000, 50), **kwargs)
+        fleet = Fleet(site, base_port=random_fleet_base(), **kwargs)
         try:
             fleet.start()
         except OSError:

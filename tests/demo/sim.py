@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from tests.helpers import random_fleet_base
 
 
 def start_sim(args: Sequence[str], log_dir: Path) -> tuple[subprocess.Popen[str], int, str, Path]:
@@ -16,7 +17,7 @@ def start_sim(args: Sequence[str], log_dir: Path) -> tuple[subprocess.Popen[str]
     is retried on another range (its stderr file says why).
     """
     for attempt in range(10):
-        base = random.randrange(20000, 40000, 50)
+        base = random_fleet_base()
         err = log_dir / f"sim-{attempt}.err"
         with err.open("w") as err_file:
             proc = subprocess.Popen(

@@ -6,7 +6,6 @@ import base64
 import contextlib
 import io
 import logging
-import random
 import signal
 import socket
 import threading
@@ -35,7 +34,7 @@ from app.site.loader import REFERENCE_SITE, load_site
 from app.site.model import Camera, CameraKind, Neighbourhood, Optic, Site
 from app.streams.stamp import read_stamp
 from tests.demo.sim import start_sim
-from tests.helpers import wait_for
+from tests.helpers import random_fleet_base, wait_for
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +61,8 @@ FAST_OPEN = {"probesize": "32", "analyzeduration": "0", "timeout": "2000000"}
 
 
 def start_on_free_port(site: Site, **kwargs: Any) -> Fleet:
-    rng = random.Random()
     for _ in range(20):
-        fleet = Fleet(site, base_port=rng.randrange(20000, 40000, 50), **kwargs)
+        fleet = Fleet(site, base_port=random_fleet_base(), **kwargs)
         try:
             fleet.start()
         except OSError:

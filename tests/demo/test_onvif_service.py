@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import random
 import socket
 import time
 import xml.etree.ElementTree as ET
@@ -26,6 +25,7 @@ from app.demo.onvif import OnvifService
 from app.site.loader import load_site
 from app.site.model import Site
 from tests.demo.onvif_testserver import OnvifTestServer, schema_errors
+from tests.helpers import random_fleet_base
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -697,7 +697,7 @@ def _start_fleet(site: Site) -> Fleet:
     """A started Fleet on some free run of ports (it binds base_port + 1 .. + N)."""
     n = len(site.cameras)
     for _ in range(10):
-        base = random.randrange(20000, 60000)
+        base = random_fleet_base()
         try:
             for port in range(base + 1, base + n + 1):
                 with socket.socket() as s:

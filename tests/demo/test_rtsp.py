@@ -7,7 +7,6 @@ force ``transport="rtsp"`` so a missing package fails them instead of quietly te
 from __future__ import annotations
 
 import os
-import random
 import signal
 import sys
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from app.streams.urls import open_url
 from app.streams.worker import StreamOptions
 from tests.demo.sim import start_sim
 from tests.demo.test_fleet import SITE
-from tests.helpers import start_fleet_on_free_port, wait_for
+from tests.helpers import random_fleet_base, start_fleet_on_free_port, wait_for
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.timeout(120)]
 
@@ -209,7 +208,7 @@ def test_auto_falls_back_to_http_without_gst_rtsp_server(engine: StreamEngine) -
 
 
 def test_forced_rtsp_without_gst_rtsp_server_is_an_error() -> None:
-    fleet = Fleet(SITE, base_port=random.randrange(20000, 40000, 50), faults={},
+    fleet = Fleet(SITE, base_port=random_fleet_base(), faults={},
                   transport="rtsp", rtsp_python=sys.executable)  # fmt: skip
     with pytest.raises(RelayUnavailable, match="cannot import"):
         fleet.start()

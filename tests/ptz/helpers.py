@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from app.demo.model import PtzState
 from app.onvif.model import PtzCapabilities, PtzPresetInfo, PtzStatus
 from app.ptz.model import PtzVector
 from app.site.model import Camera, CameraKind, Neighbourhood, Optic, Site
+from tests.helpers import random_fleet_base
 
 SITE = Site(
     name="PTZ test site",
@@ -37,9 +37,8 @@ SITE = Site(
 
 def start_fleet(site: Site = SITE, **kwargs: Any) -> Fleet:
     ensure_demo_env()
-    rng = random.Random()
     for _ in range(30):
-        fleet = Fleet(site, base_port=rng.randrange(20000, 45000, 50), faults={}, **kwargs)
+        fleet = Fleet(site, base_port=random_fleet_base(), faults={}, **kwargs)
         try:
             fleet.start()
         except OSError:
