@@ -205,6 +205,11 @@ class OnvifClient:
             except BaseException:
                 await cam.close()
                 raise
+            if self._closed:
+                # close() ran while this connect was on the wire: it found no connection to
+                # drop, so this one must not be kept (its HTTP session would leak).
+                await cam.close()
+                raise OnvifError(OnvifErrorKind.CLOSED, f"{self.name}: closed")
             self._cam, self._media = cam, media
             self._profiles = place_profiles(list(raw or []))
             log.info("%s: connected, %d media profiles", self.name, len(self._profiles))

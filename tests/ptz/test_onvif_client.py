@@ -173,3 +173,41 @@ def test_stop_is_never_overtaken_by_an_earlier_move(fleet: Fleet, registry: PtzR
         assert state.moving() == (False, False)
     # Moves queued behind one in flight were replaced by newer ones: fewer than 120 went out.
     assert state.moves - before < 120
+
+
+def test_close_while_connecting_keeps_no_connection(
+    fleet: Fleet, onvif_loop: OnvifLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A layout switch closes the clients of tiles that just opened: a connect still on the
+    # wire must not store its connection (and HTTP session) on a client already closed.
+    import gc
+
+    import aiohttp
+
+    soap = fleet._servers["dome"]._soap
+    assert soap is not None
+    real = soap.handle
+    asked, answer = threading.Event(), threading.Event()
+
+    def slow(path: str, headers: object, body: bytes) -> object:
+        if b"GetProfiles" in body:
+            asked.set()
+            answer.wait(10)
+        return real(path, headers, body)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(soap, "handle", slow)
+
+    def open_sessions() -> int:
+        return sum(isinstance(o, aiohttp.ClientSession) and not o.closed for o in gc.get_objects())
+
+    before = open_sessions()
+    client = OnvifClient.for_endpoint(cam(fleet, "dome").onvif, None, onvif_loop)  # type: ignore[arg-type]
+    profiles = client.profiles()
+    assert asked.wait(10), "the connect reached GetProfiles"
+    closed = client.close()
+    answer.set()
+    closed.result(5)
+    with pytest.raises(OnvifError) as e:
+        profiles.result(10)
+    assert e.value.kind == OnvifErrorKind.CLOSED
+    assert open_sessions() == before
