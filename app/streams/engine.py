@@ -96,7 +96,7 @@ class StreamEngine:
                 worker = StreamWorker(
                     stream.url, label=label or redact(key), options=options, url_resolver=resolver
                 )
-                worker.status_changed.connect(self._forward_status(key))
+                worker.status_changed.connect(self._forward_status(key, worker))
                 self._workers[key] = worker
                 self._handles[key] = []
                 worker.start()
@@ -109,9 +109,16 @@ class StreamEngine:
             self.opened.emit(key)
         return handle
 
-    def _forward_status(self, key: str) -> Callable[[StreamStatus], None]:
+    def _forward_status(self, key: str, worker: StreamWorker) -> Callable[[StreamStatus], None]:
         def forward(status: StreamStatus) -> None:
-            self.status_changed.emit(key, status)
+            with self._lock:
+                current = self._workers.get(key)
+            # A released worker still reports (its final "stopped", or a status it was about
+            # to send); once the stream is open again under the same key those are the old
+            # worker's, and the camera's status would fall back to idle while the new one is
+            # live. A released key with no successor still gets them.
+            if current is None or current is worker:
+                self.status_changed.emit(key, status)
 
         return forward
 

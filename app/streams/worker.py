@@ -65,7 +65,9 @@ class StreamOptions:
 
 def backoff_delay(attempt: int, options: StreamOptions, rng: random.Random) -> float:
     """Exponential backoff with full jitter in [50 %, 100 %] of the step, capped."""
-    step = min(options.backoff_max, options.backoff_initial * (2**attempt))
+    # The exponent is capped before the cap on the step: 2**1024 overflows a float, and a
+    # camera down for a night reaches attempt 1024 after ~6 h (the thread would die).
+    step = min(options.backoff_max, options.backoff_initial * (2 ** min(attempt, 32)))
     return float(step * (0.5 + 0.5 * rng.random()))
 
 
@@ -132,6 +134,12 @@ class StreamWorker:
         # instead of 0.45 ms CPU per 640x360 frame (BENCHMARKS.md). Decode thread only.
         self._reformatter = VideoReformatter()
         self._connected = False
+        # When the current connection opened (monotonic); stalls count from its first picture.
+        self._connected_at = 0.0
+        # Pictures since the stream was marked stalled: two mean they flow again.
+        self._frames_since_stall = 0
+        # Last sign of life from the source (a packet or the open), for classify_error.
+        self._last_progress = 0.0
 
     # -- control -------------------------------------------------------------------------
     def start(self) -> None:
@@ -202,9 +210,10 @@ class StreamWorker:
         ):
             return
         last = self.stats.last_frame_at
-        if last is None:
-            return
+        if last is None or last < self._connected_at:
+            return  # no picture on this connection yet: the open's and read's timeouts apply
         if now - last > self._stall_limit():
+            self._frames_since_stall = 0
             self._set_status(
                 StreamStatus(
                     StreamState.STALLED,
@@ -227,6 +236,7 @@ class StreamWorker:
         while not self._stop.is_set():
             self._set_status(StreamStatus.now(StreamState.CONNECTING))
             started = time.monotonic()
+            self._last_progress = started
             try:
                 url = self._url_resolver() if self._url_resolver else self.url
                 got_frames = self._session(url, started)
@@ -240,7 +250,10 @@ class StreamWorker:
             except Exception as exc:  # every failure is a status, never a dead thread
                 if self._stop.is_set():
                     break
-                status = classify_error(exc, time.monotonic() - started, self.options.timeout)
+                # How long the failing call waited, not how long the session lasted: an hour
+                # live and then a reset is no timeout.
+                waited = time.monotonic() - max(started, self._last_progress)
+                status = classify_error(exc, waited, self.options.timeout)
                 logger.info(
                     "stream %s: %s (%s: %s)",
                     self.label,
@@ -284,6 +297,8 @@ class StreamWorker:
             cc.thread_count = self.options.decoder_threads
             self.stats.codec = cc.name
             self.stats.reset_timeline()
+            self._connected_at = time.monotonic()
+            self._last_progress = self._connected_at
             self._connected = True
             time_base: Fraction | None = stream.time_base
             skipping = False
@@ -295,6 +310,7 @@ class StreamWorker:
                 if self._stop.is_set():
                     break
                 now = time.monotonic()
+                self._last_progress = now
                 if packet.size:
                     self.stats.on_packet(packet.size, now)
                 if self._keyframes_only:
@@ -342,14 +358,15 @@ class StreamWorker:
         self.stats.on_frame(now, decode_ms, pts_s)
         self.stats.width, self.stats.height = frame.width, frame.height
         state = self._status.state
-        # A stalled stream is live again when pictures flow, not on one late picture: FFmpeg's
-        # RTSP demuxer hands out the frame it held back when its read times out, so a frozen
-        # camera would otherwise show "live" for another stall period before going offline.
-        if state != StreamState.LIVE and not (
-            state == StreamState.STALLED
-            and previous is not None
-            and now - previous > self._stall_limit()
-        ):
+        if state == StreamState.STALLED:
+            # Live again when pictures flow, not on one late picture: FFmpeg's RTSP demuxer
+            # hands out the frame it held back when its read times out, and a frozen camera
+            # would show "live" for another stall period before going offline. Counted, not
+            # timed: on key frames only, pictures may come further apart than any limit.
+            self._frames_since_stall += 1
+            if self._frames_since_stall >= 2:
+                self._set_status(StreamStatus.now(StreamState.LIVE))
+        elif state != StreamState.LIVE:
             self._set_status(StreamStatus.now(StreamState.LIVE))
         sent_at_ns = self._read_stamp(frame)
         if sent_at_ns is not None:

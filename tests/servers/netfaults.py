@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import struct
 import threading
 from types import TracebackType
 from typing import Self
@@ -160,6 +161,7 @@ class FreezingProxy(_Closing):
         self._frozen = threading.Event()
         self._lock = threading.Lock()
         self._conns: list[socket.socket] = []
+        self._reset: set[socket.socket] = set()  # aborted by reset(): no FIN passed on
         self._threads: list[threading.Thread] = []
         self._closed = False
         self.accepted = 0
@@ -185,6 +187,23 @@ class FreezingProxy(_Closing):
 
     def unfreeze(self) -> None:
         self._frozen.clear()
+
+    def reset(self) -> None:
+        """Abort every connection with a TCP reset (RST), as a camera that reboots mid-stream.
+
+        New connections are still accepted and forwarded.
+        """
+        with self._lock:
+            conns, self._conns = self._conns, []
+            self._reset.update(conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                # Linger on, zero timeout: the close sends RST instead of FIN. The pumps are
+                # blocked in recv() on these sockets, which holds the close back until they
+                # return: SHUT_RD wakes them first (and sends nothing).
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.shutdown(socket.SHUT_RD)
+            conn.close()
 
     def _accept_loop(self) -> None:
         while True:
@@ -232,7 +251,9 @@ class FreezingProxy(_Closing):
         except OSError:
             pass
         # Pass an orderly close on (half-close), but never while frozen: a frozen camera
-        # does not say goodbye either.
-        if not self._frozen.is_set():
+        # does not say goodbye either; nor after a reset, whose RST must be all the client gets.
+        with self._lock:
+            was_reset = src in self._reset or dst in self._reset
+        if not self._frozen.is_set() and not was_reset:
             with contextlib.suppress(OSError):
                 dst.shutdown(socket.SHUT_WR)
