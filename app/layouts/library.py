@@ -8,6 +8,7 @@ each other to the few milliseconds between read and rename.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -85,7 +86,12 @@ class LayoutLibrary:
         self.path = path
         self._stat = stat
         self._entries: list[SavedLayout] = []
+        # Rows this version cannot read (a newer version's, or damaged): written back as they
+        # were, so that a save here never drops a layout another workstation made.
+        self._foreign: list[Any] = []
         self._stamp: tuple[int, int, int] | None = None
+        # Why the file could not be read, while it cannot: no write may replace it then.
+        self.unreadable: str | None = None
         self.changed: Signal[[]] = Signal()
         self.edited: Signal[[str, dict[str, Any]]] = Signal()
         self.refresh()
@@ -101,32 +107,49 @@ class LayoutLibrary:
     def refresh(self) -> bool:
         """Re-read the file if it changed since we last read or wrote it; True if it did."""
         stamp = self._file_stamp()
-        if stamp == self._stamp:
+        if stamp == self._stamp and self.unreadable is None:
             return False
+        if stamp is None:
+            entries: list[SavedLayout] = []
+            self._foreign = []
+        else:
+            read = self._read()
+            if read is None:
+                # Not recorded as read: the next refresh tries again, and until one succeeds
+                # the last good list is shown and nothing is written over the file.
+                return False
+            entries, self._foreign = read
         self._stamp = stamp
-        entries = self._read() if stamp is not None else []
+        self.unreadable = None
         if entries == self._entries:
             return False
         self._entries = entries
         self.changed.emit()
         return True
 
-    def _read(self) -> list[SavedLayout]:
+    def _read(self) -> tuple[list[SavedLayout], list[Any]] | None:
+        """(layouts, rows this version cannot read), or None when the file is unreadable."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("layouts", []), list):
+                raise ValueError("not a layout library (no list of layouts)")
         except (OSError, ValueError) as e:
             # Keep what we had: a half-copied file on a share must not empty every wall.
-            logger.warning(
-                "layout library %s unreadable (%s); keeping the last good list", self.path, e
-            )
-            return self._entries
+            if self.unreadable is None:
+                logger.warning(
+                    "layout library %s unreadable (%s); keeping the last good list", self.path, e
+                )
+            self.unreadable = str(e)
+            return None
         out: list[SavedLayout] = []
-        for i, row in enumerate(data.get("layouts", []) if isinstance(data, dict) else []):
+        foreign: list[Any] = []
+        for i, row in enumerate(data.get("layouts", [])):
             try:
                 out.append(_entry_from_json(row))
-            except (KeyError, TypeError, ValueError) as e:
-                logger.warning("%s: layouts[%d] skipped: %s", self.path, i, e)
-        return sorted(out, key=lambda e: e.number)
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                logger.warning("%s: layouts[%d] kept but not shown: %s", self.path, i, e)
+                foreign.append(row)
+        return sorted(out, key=lambda e: e.number), foreign
 
     def entries(self) -> list[SavedLayout]:
         self.refresh()
@@ -141,12 +164,18 @@ class LayoutLibrary:
     # -- writing ------------------------------------------------------------------------------
     def _modify(self, change: Callable[[list[SavedLayout]], list[SavedLayout]]) -> None:
         self.refresh()
+        if self.unreadable is not None:
+            raise LibraryError(
+                f"the saved layouts ({self.path}) cannot be read right now ({self.unreadable}); "
+                "nothing was changed, so that no layout is lost: try again"
+            )
         entries = sorted(change(list(self._entries)), key=lambda e: e.number)
-        text = json.dumps(
-            {"version": LIBRARY_VERSION, "layouts": [_entry_to_json(e) for e in entries]},
-            indent=1,
-        )
-        atomic_write(self.path, text)
+        rows = [_entry_to_json(e) for e in entries] + self._foreign
+        text = json.dumps({"version": LIBRARY_VERSION, "layouts": rows}, indent=1)
+        try:
+            atomic_write(self.path, text)
+        except OSError as e:  # the share is down, the disk full: say so, change nothing
+            raise LibraryError(f"cannot save the layouts to {self.path}: {e}") from e
         self._entries = entries
         self._stamp = self._file_stamp()
         self.changed.emit()
@@ -161,9 +190,11 @@ class LayoutLibrary:
             raise LibraryError(f"a layout named {name!r} already exists")
         return name
 
-    @staticmethod
-    def _free_number(entries: list[SavedLayout]) -> int:
+    def _free_number(self, entries: list[SavedLayout]) -> int:
         used = {e.number for e in entries}
+        for row in self._foreign:  # their numbers stay theirs
+            with contextlib.suppress(AttributeError, TypeError, ValueError):
+                used.add(int(row.get("number")))
         return next(n for n in range(1, len(used) + 2) if n not in used)
 
     def save(

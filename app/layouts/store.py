@@ -6,6 +6,8 @@ import contextlib
 import json
 import logging
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -188,12 +190,21 @@ def state_from_json(data: dict[str, Any]) -> WallState:
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` so that a crash leaves either the old or the new file, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    # Unique per writer: workstations share a library folder, and their pids may coincide.
+    # (Not mkstemp: its 0600 file would lock the other workstations' users out after the
+    # rename.)
+    writer = f"{socket.gethostname()}.{os.getpid()}.{threading.get_ident()}"
+    tmp = path.with_name(f".{path.name}.{writer}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def save_wall_state(path: Path, state: WallState) -> None:

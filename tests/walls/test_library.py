@@ -10,7 +10,13 @@ import pytest
 
 from app.layouts import editor as ed
 from app.layouts import ops
-from app.layouts.library import LayoutLibrary, LibraryError, NumberEntry, library_path_for
+from app.layouts.library import (
+    LayoutLibrary,
+    LibraryError,
+    NumberEntry,
+    SavedLayout,
+    library_path_for,
+)
 from app.layouts.model import Cell, WallState
 from app.layouts.store import WallModel, load_wall_state, save_wall_state
 from app.sequences import CameraCycle
@@ -128,3 +134,78 @@ def test_number_pad_entry_with_timeout() -> None:
     t[0] += 3.5
     assert entry.pending == ""
     assert entry.enter() is None
+
+
+def test_a_failed_read_never_becomes_an_overwrite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "share" / "cremona.layouts.json"
+    room_a = LayoutLibrary(path)
+    for name in ("Piazza", "Stazione", "Duomo"):
+        room_a.save(name, _custom())
+    share_down = [True]
+    real_read = Path.read_text
+
+    def read_text(self: Path, *args: object, **kwargs: object) -> str:
+        if self == path and share_down[0]:
+            raise OSError(5, "Input/output error")
+        return real_read(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    # Workstation B starts while the share answers its reads with I/O errors.
+    room_b = LayoutLibrary(path)
+    assert room_b.unreadable is not None
+    with pytest.raises(LibraryError, match="cannot be read"):
+        room_b.save("Notte", _custom())
+    share_down[0] = False
+    assert [e.name for e in json_layouts(path)] == ["Piazza", "Stazione", "Duomo"]
+    # The share is back: the read is retried (the file did not change meanwhile).
+    assert [e.name for e in room_b.entries()] == ["Piazza", "Stazione", "Duomo"]
+    assert room_b.unreadable is None
+    assert room_b.save("Notte", _custom()).number == 4
+    # A damaged file (a half-copied one) is not overwritten either.
+    path.write_text("{ half")
+    with pytest.raises(LibraryError, match="cannot be read"):
+        room_b.save("Alba", _custom())
+    assert path.read_text() == "{ half"
+    assert [e.name for e in room_b.entries()] == ["Piazza", "Stazione", "Duomo", "Notte"]
+
+
+def json_layouts(path: Path) -> list[SavedLayout]:
+    return LayoutLibrary(path).entries()
+
+
+def test_layouts_this_version_cannot_read_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "cremona.layouts.json"
+    lib = LayoutLibrary(path)
+    lib.save("Piazza", _custom())
+    data = json.loads(path.read_text())
+    newer = {"number": 2, "name": "Future", "layout": {"grid": "hexagonal-7"}}
+    data["layouts"].append(newer)
+    path.write_text(json.dumps(data))
+    other = LayoutLibrary(path)
+    assert [e.name for e in other.entries()] == ["Piazza"]
+    saved = other.save("Stazione", _custom())
+    assert saved.number == 3  # number 2 stays the unreadable layout's
+    rows = json.loads(path.read_text())["layouts"]
+    assert newer in rows
+    assert {r["name"] for r in rows} == {"Piazza", "Future", "Stazione"}
+
+
+def test_a_write_that_fails_is_a_library_error_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    share = tmp_path / "share"
+    lib = LayoutLibrary(share / "cremona.layouts.json")
+    lib.save("Piazza", _custom())
+
+    def disk_full(_fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(LibraryError, match="cannot save"):
+        lib.save("Stazione", _custom())
+    monkeypatch.undo()
+    assert [e.name for e in lib.entries()] == ["Piazza"]
+    assert [e.name for e in LayoutLibrary(share / "cremona.layouts.json").entries()] == ["Piazza"]
+    assert not [p for p in share.iterdir() if p.name.endswith(".tmp")]
