@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -177,6 +178,10 @@ class WallsError(ValueError):
     pass
 
 
+class WallsUnreadable(OSError):
+    """The walls file exists but could not be read: nothing may be written over it."""
+
+
 class WallBook:
     """The walls of a room by name (each a set of screens with layouts and cycles).
 
@@ -194,6 +199,11 @@ class WallBook:
     def __init__(self, path: Path, walls: Sequence[Wall] = (), running: str = "") -> None:
         self.path = path
         self._walls: dict[str, Wall] = {w.name: w for w in walls}
+        # Rows this version cannot read (a newer version's, or damaged): written back as they
+        # were, so that saving the running wall never drops another workstation's wall.
+        self._foreign: list[Any] = []
+        # Why the file could not be read (an I/O error): no write may replace it then.
+        self.unreadable: str | None = None
         self.running = running
         self.changed: Signal[[]] = Signal()
         self.edited: Signal[[str, dict[str, Any]]] = Signal()
@@ -206,11 +216,35 @@ class WallBook:
         if not path.exists():
             return book
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            rows = data.get("walls", [data])
-            book._walls = {w.name: w for w in (wall_from_json(r) for r in rows)}
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            logger.warning("wall file %s unreadable (%s); starting with no walls", path, e)
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            # The share is down, say: the file may be fine. Start without walls, and write
+            # nothing over it (the running wall is not saved until a restart reads it).
+            logger.error("wall file %s cannot be read (%s); it will not be written", path, e)
+            book.unreadable = str(e)
+            return book
+        try:
+            data = json.loads(text)
+            rows = data.get("walls", [data]) if isinstance(data, dict) else None
+            if not isinstance(rows, list):
+                raise ValueError("not a walls file (no list of walls)")
+        except ValueError as e:
+            # Damaged as a whole: kept aside (never deleted), as the saved wall state is.
+            aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+            logger.warning("wall file %s is unreadable (%s); kept as %s", path, e, aside)
+            try:
+                path.rename(aside)
+            except OSError as move_error:
+                book.unreadable = f"{e}; and it could not be moved aside: {move_error}"
+            return book
+        for i, row in enumerate(rows):
+            try:
+                wall = wall_from_json(row)
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                logger.warning("%s: walls[%d] kept but not used: %s", path, i, e)
+                book._foreign.append(row)
+                continue
+            book._walls[wall.name] = wall
         return book
 
     def names(self) -> list[str]:
@@ -227,13 +261,13 @@ class WallBook:
 
     # -- writing ------------------------------------------------------------------------------
     def save(self) -> None:
-        atomic_write(
-            self.path,
-            json.dumps(
-                {"version": BOOK_VERSION, "walls": [wall_to_json(w) for w in self._walls.values()]},
-                indent=1,
-            ),
-        )
+        if self.unreadable is not None:
+            raise WallsUnreadable(
+                f"the walls file {self.path} could not be read ({self.unreadable}); not "
+                "overwritten, so that no wall is lost: restart once it can be read"
+            )
+        rows = [wall_to_json(w) for w in self._walls.values()] + self._foreign
+        atomic_write(self.path, json.dumps({"version": BOOK_VERSION, "walls": rows}, indent=1))
 
     def _commit(self, walls: dict[str, Wall], op: str | None, details: dict[str, Any]) -> None:
         if walls == self._walls:

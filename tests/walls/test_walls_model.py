@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
 from app.sequences import LayoutCycle
-from app.walls import Placement, Wall, WallScreen, default_wall, load_wall, moved, place, save_wall
+from app.walls import (
+    Placement,
+    Wall,
+    WallBook,
+    WallScreen,
+    WallsUnreadable,
+    default_wall,
+    load_wall,
+    moved,
+    place,
+    save_wall,
+)
 
 
 def test_every_screen_home_then_one_unplugged_moves_to_the_least_loaded_screen() -> None:
@@ -50,3 +64,63 @@ def test_wall_round_trip(tmp_path: Path) -> None:
     assert load_wall(tmp_path / "none.json") is None
     path.write_text("[1, 2")
     assert load_wall(path) is None
+
+
+def _book_with_two_walls(path: Path) -> None:
+    book = WallBook.load(path)
+    book.create("North", ["HDMI-1", "HDMI-2"])
+    book.create("South", ["DP-1"], layout="3x3")
+
+
+def test_a_wall_this_version_cannot_read_is_kept_when_another_is_saved(tmp_path: Path) -> None:
+    path = tmp_path / "walls.json"
+    _book_with_two_walls(path)
+    data = json.loads(path.read_text())
+    del data["walls"][1]["screens"][0]["screen"]  # South: damaged (or a newer version's)
+    path.write_text(json.dumps(data))
+    south = data["walls"][1]
+    book = WallBook.load(path)
+    assert book.names() == ["North"]
+    book.put(book.get("North"))  # what every --wall start does with its running wall
+    book.create("East", ["HDMI-3"])
+    rows = json.loads(path.read_text())["walls"]
+    assert south in rows
+    assert {r["name"] for r in rows} == {"North", "South", "East"}
+
+
+def test_a_damaged_walls_file_is_kept_aside_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "walls.json"
+    _book_with_two_walls(path)
+    good = path.read_text()
+    path.write_text(good[: len(good) // 2])  # a crash mid-copy on the share
+    half = path.read_text()
+    book = WallBook.load(path)
+    assert book.names() == []
+    book.put(default_wall(["HDMI-1"]))
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("walls.json.unreadable-")]
+    assert len(aside) == 1
+    assert aside[0].read_text() == half
+
+
+def test_a_walls_file_that_cannot_be_read_is_never_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "walls.json"
+    _book_with_two_walls(path)
+    good = path.read_text()
+    real_read = Path.read_text
+
+    def read_text(self: Path, *args: object, **kwargs: object) -> str:
+        if self == path:
+            raise OSError(5, "Input/output error")
+        return real_read(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    book = WallBook.load(path)
+    monkeypatch.undo()
+    assert book.unreadable is not None
+    with pytest.raises(WallsUnreadable, match="not overwritten"):
+        book.put(default_wall(["HDMI-1"]))
+    with pytest.raises(OSError):
+        book.create("East", ["HDMI-3"])
+    assert path.read_text() == good
