@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from app.events import Signal
-from app.layouts.store import atomic_write
+from app.layouts.store import atomic_write, keep_aside
 from app.sequences import LayoutCycle
 
 logger = logging.getLogger(__name__)
@@ -230,12 +229,10 @@ class WallBook:
                 raise ValueError("not a walls file (no list of walls)")
         except ValueError as e:
             # Damaged as a whole: kept aside (never deleted), as the saved wall state is.
-            aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+            aside = keep_aside(path)
             logger.warning("wall file %s is unreadable (%s); kept as %s", path, e, aside)
-            try:
-                path.rename(aside)
-            except OSError as move_error:
-                book.unreadable = f"{e}; and it could not be moved aside: {move_error}"
+            if aside is None:
+                book.unreadable = f"{e}; and it could not be moved aside"
             return book
         for i, row in enumerate(rows):
             try:

@@ -355,19 +355,22 @@ def add_ptz_dock(
         session = ctl.session if ctl is not None else None
         if session is current[0]:
             return
-        current[0] = session
         if session is None:
+            current[0] = None
             dock.setWidget(QLabel(hint.text()))
             return
         camera = ctl.tile.camera if ctl is not None else None
         path = None
         if tours_dir is not None and camera is not None:
             path = tours_file(tours_dir, camera.id, ctl.tile.selected_optic or 0)
-        dock.setWidget(
-            PtzPanel(
-                session.controller, bridge, supervisor=supervisor, session=session, tours_path=path
-            )
+        # The previous dome's panel goes first: its buttons must never steer another dome.
+        dock.setWidget(QLabel(hint.text()))
+        current[0] = None
+        panel = PtzPanel(
+            session.controller, bridge, supervisor=supervisor, session=session, tours_path=path
         )
+        current[0] = session
+        dock.setWidget(panel)
 
     ptz.wall.model.changed.connect(follow)  # type: ignore[attr-defined]
     follow()

@@ -207,6 +207,23 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def keep_aside(path: Path) -> Path | None:
+    """Rename an unreadable file to ``<name>.unreadable-<time>[-n]`` (never over another one);
+    the new path, or None when it could not be moved (logged)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(100):
+        aside = path.with_name(f"{path.name}.unreadable-{stamp}" + (f"-{n}" if n else ""))
+        if aside.exists():
+            continue
+        try:
+            path.rename(aside)
+        except OSError as e:
+            logger.error("cannot move the unreadable %s aside: %s", path, e)
+            return None
+        return aside
+    return None
+
+
 def save_wall_state(path: Path, state: WallState) -> None:
     atomic_write(path, json.dumps(state_to_json(state), indent=1))
 
@@ -218,8 +235,6 @@ def load_wall_state(path: Path) -> WallState:
     try:
         return state_from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, AttributeError) as exc:
-        aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+        aside = keep_aside(path)
         logger.warning("saved wall state %s is unreadable (%s); kept as %s", path, exc, aside)
-        with contextlib.suppress(OSError):
-            path.rename(aside)
         return WallState()

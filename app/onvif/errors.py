@@ -76,6 +76,13 @@ def map_error(exc: BaseException, what: str) -> OnvifError:
     if isinstance(exc, aiohttp.ClientError):
         return OnvifError(OnvifErrorKind.UNREACHABLE, f"{what}: {type(exc).__name__}")
     if isinstance(exc, TransportError):
+        if exc.status_code in (401, 403):
+            # Cameras that check HTTP digest before WS-Security answer a wrong password so;
+            # as UNAUTHORIZED the client drops its connection and re-reads the credential.
+            return OnvifError(
+                OnvifErrorKind.UNAUTHORIZED,
+                f"{what}: not authorized (wrong user name or password)",
+            )
         return OnvifError(OnvifErrorKind.DEVICE, f"{what}: HTTP {exc.status_code}")
     if isinstance(exc, ConnectionError | OSError):
         return OnvifError(OnvifErrorKind.UNREACHABLE, f"{what}: unreachable ({exc})")

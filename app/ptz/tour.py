@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import json
 import logging
@@ -11,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from app.events import Signal
+from app.layouts.store import atomic_write, keep_aside
 from app.ptz.controller import PtzController
 from app.ptz.session import PtzSession
 
@@ -58,7 +60,8 @@ class TourRunner:
         self._next_at = 0.0
         self.step_changed: Signal[[int, TourStep]] = Signal()
         self.stopped: Signal[[str]] = Signal()
-        self.errors: list[BaseException] = []
+        # The latest failures only: a tour runs all shift, on a dome that may be down for hours.
+        self.errors: collections.deque[BaseException] = collections.deque(maxlen=50)
 
     def stop_on_input_of(self, session: PtzSession) -> None:
         """Stop at the first manual input of ``session``."""
@@ -117,15 +120,23 @@ def tours_from_json(text: str) -> list[Tour]:
 
 
 def save_tours(path: Path, tours: Sequence[Tour]) -> None:
-    """Atomically: temp file, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(tours_to_json(tours))
-    tmp.replace(path)
+    """Atomically and durably: temp file, fsync, rename."""
+    atomic_write(path, tours_to_json(tours))
 
 
 def load_tours(path: Path) -> list[Tour]:
+    """The dome's saved tours; none when there are none or the file is damaged.
+
+    A damaged file (a power cut before fsync existed here, a hand edit) is kept aside, never
+    deleted, and must not stop the PTZ panel from opening.
+    """
     try:
-        return tours_from_json(path.read_text())
+        return tours_from_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
+        return []
+    except OSError as e:
+        log.error("tours file %s cannot be read: %s", path, e)
+        return []
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        log.warning("tours file %s is unreadable (%s); kept as %s", path, e, keep_aside(path))
         return []

@@ -211,3 +211,32 @@ def test_close_while_connecting_keeps_no_connection(
         profiles.result(10)
     assert e.value.kind == OnvifErrorKind.CLOSED
     assert open_sessions() == before
+
+
+def test_http_401_from_the_device_is_a_wrong_password(onvif_loop: OnvifLoop) -> None:
+    # Some cameras check HTTP authentication before they read the SOAP body at all.
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Refuses(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Digest realm="camera", nonce="1"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuses)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = OnvifClient("127.0.0.1", server.server_address[1], ("admin", "old"), onvif_loop)
+    try:
+        with pytest.raises(OnvifError) as e:
+            client.profiles().result(15)
+    finally:
+        client.close().result(5)
+        server.shutdown()
+        server.server_close()
+    assert e.value.kind == OnvifErrorKind.UNAUTHORIZED, e.value
+    assert "password" in e.value.message

@@ -125,3 +125,20 @@ def test_tour_editor_saves_per_dome_and_runs_in_the_chosen_order(qtbot, dome, tm
     assert again.tour.index == 0
     qtbot.mouseClick(again.home_button, Qt.MouseButton.LeftButton)  # manual: the tour ends
     assert not again.tour.running
+
+
+def test_a_damaged_tours_file_is_kept_aside_and_the_panel_opens(tmp_path) -> None:
+    from app.ptz.tour import load_tours, save_tours
+
+    path = tmp_path / "tours" / "dome-0.json"
+    ronda = Tour("Ronda", (TourStep("1", 5.0), TourStep("2", 5.0)))
+    save_tours(path, [ronda])
+    assert load_tours(path) == [ronda]
+    path.write_text("")  # a power cut between write and rename, before fsync was used
+    assert load_tours(path) == []
+    aside = [p for p in path.parent.iterdir() if p.name.startswith("dome-0.json.unreadable-")]
+    assert len(aside) == 1
+    path.write_text('[{"name": "x"}]')  # a row without steps
+    assert load_tours(path) == []
+    kept = sorted(p.read_text() for p in path.parent.iterdir() if ".unreadable-" in p.name)
+    assert kept == ["", '[{"name": "x"}]']  # the second one did not replace the first
