@@ -6,6 +6,7 @@ import enum
 import errno
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.site.credentials import redact
@@ -92,6 +93,12 @@ def camera_status(states: list[StreamState]) -> CameraStatus:
     return CameraStatus.ERROR
 
 
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
+# HTTP status codes as whole numbers: not inside a port, an address or another number.
+_AUTH_CODE = re.compile(r"(?<![\d.:])40[13](?![\d.])")
+_NOT_FOUND_CODE = re.compile(r"(?<![\d.:])404(?![\d.])")
+
+
 def classify_error(exc: BaseException, elapsed: float, timeout: float) -> StreamStatus:
     """Map an exception from opening or reading a stream to a status with a reason.
 
@@ -140,18 +147,18 @@ def classify_error(exc: BaseException, elapsed: float, timeout: float) -> Stream
     return StreamStatus.now(StreamState.ERROR, text or name)
 
 
-_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
-_AUTH_CODE = re.compile(r"(?<![\d.:])40[13](?![\d.])")
-_NOT_FOUND_CODE = re.compile(r"(?<![\d.:])404(?![\d.])")
-
-
-def _without_urls(exc: BaseException) -> str:
-    """The error's message with the URLs (and the file name PyAV appends) taken out."""
+def _with_urls(exc: BaseException, replace: Callable[[str], str]) -> str:
+    """``str(exc)`` with each URL in it (the file name PyAV appends included) replaced."""
     text = str(exc)
     filename = getattr(exc, "filename", None)
     if isinstance(filename, str) and filename:
-        text = text.replace(filename, "")
-    return _URL_RE.sub("", text)
+        text = text.replace(filename, replace(filename))
+    return _URL_RE.sub(lambda m: replace(m.group(0)), text)
+
+
+def _without_urls(exc: BaseException) -> str:
+    """The error's message with the URLs taken out, for matching."""
+    return _with_urls(exc, lambda _url: "")
 
 
 def describe_error(exc: BaseException) -> str:
@@ -159,11 +166,7 @@ def describe_error(exc: BaseException) -> str:
 
     PyAV's errors end with the URL that failed ("...: 'rtsp://user:pass@host/...'"), and the
     worker opens the URL with the credentials filled in; an error nobody classified is shown
-    to the operator as it is. So the failing URL (the error's ``filename``) and any other
-    URL in the text lose their user info and secret query values.
+    to the operator as it is. So every URL in the text loses its user info and secret query
+    values.
     """
-    text = str(exc)
-    filename = getattr(exc, "filename", None)
-    if isinstance(filename, str) and filename:
-        text = text.replace(filename, redact(filename))
-    return _URL_RE.sub(lambda m: redact(m.group(0)), text)
+    return _with_urls(exc, redact)
